@@ -1,0 +1,401 @@
+//! Executors after launch: the container comes up, the executor subscribes and gets its
+//! queued tasks, reports updates, and one day its container ends, which fails every task
+//! it had not finished. Acknowledgements from the master flow back to it from here too.
+//!
+//! ```text
+//!  Launching ─launched─▶ Registering ─Subscribe─▶ Running(conn) ─conn closed─▶ Disconnected
+//!      │                    │ timeout                 │ Shutdown/kill           │ timeout
+//!      │ launch failed      ▼                         ▼                         ▼
+//!      └──────────────▶ Terminated ◀──container exit── Terminating ◀───────────┘
+//!                       (removed once its tasks' last updates are acknowledged)
+//! ```
+
+use super::io::{to_executor, to_master, Command, ContainerExit, ExecutorConn, ExitCause};
+use super::state::Phase;
+use super::timers::TimerKind;
+use super::AgentCore;
+use crate::containerizer_kind::ContainerizerKind;
+use drover_proto::{
+    AgentToMaster, ContainerId, ExecutorCall, ExecutorEvent, ExecutorId, FrameworkId, TaskId,
+    TaskState, TaskStatus, TaskStatusReason, TaskStatusSource, UpdateUuid,
+};
+use std::time::Instant;
+
+impl AgentCore {
+    pub(super) fn executor_call(&mut self, now: Instant, conn: ExecutorConn, call: ExecutorCall) {
+        match call {
+            ExecutorCall::Subscribe {
+                framework_id,
+                executor_id,
+                container_id,
+                unacknowledged_updates,
+                ..
+            } => self.subscribe(
+                now,
+                conn,
+                framework_id,
+                executor_id,
+                container_id,
+                unacknowledged_updates,
+            ),
+            ExecutorCall::Update { status } => {
+                let Some((fid, eid)) = self.conns.get(&conn).cloned() else {
+                    self.reject(conn, "update before Subscribe");
+                    return;
+                };
+                self.executor_update(now, &fid, &eid, status);
+            }
+            ExecutorCall::Message { data } => {
+                let Some((framework_id, executor_id)) = self.conns.get(&conn).cloned() else {
+                    self.reject(conn, "message before Subscribe");
+                    return;
+                };
+                self.out.push(to_master(AgentToMaster::FrameworkMessage {
+                    framework_id,
+                    executor_id,
+                    data,
+                }));
+            }
+        }
+    }
+
+    fn reject(&mut self, conn: ExecutorConn, why: &str) {
+        tracing::warn!(conn = conn.0, why, "refusing executor connection");
+        let message = why.to_owned();
+        self.out.push(to_executor(conn, ExecutorEvent::Error { message }));
+        self.out.push(Command::DisconnectExecutor { conn });
+    }
+
+    fn subscribe(
+        &mut self,
+        now: Instant,
+        conn: ExecutorConn,
+        fid: FrameworkId,
+        eid: ExecutorId,
+        cid: ContainerId,
+        unacknowledged: Vec<TaskStatus>,
+    ) {
+        let owner_ok = self
+            .containers
+            .get(&cid)
+            .is_some_and(|o| o.framework_id == fid && o.executor_id == eid && o.task_id.is_none());
+        if !owner_ok {
+            self.reject(conn, &format!("unknown container {cid} for executor {eid}"));
+            return;
+        }
+        let agent_id = self.reg.agent_id.clone().unwrap_or_default();
+        let Some(fw) = self.frameworks.get_mut(&fid) else {
+            self.reject(conn, "unknown framework");
+            return;
+        };
+        let framework_info = fw.info.clone();
+        let Some(ex) = fw.executors.get_mut(&eid) else {
+            self.reject(conn, "unknown executor");
+            return;
+        };
+        let old = match ex.phase {
+            Phase::Terminating | Phase::Terminated => {
+                self.reject(conn, "the executor is shutting down");
+                return;
+            }
+            Phase::Running(old) if old != conn => Some(old),
+            _ => None,
+        };
+        ex.phase = Phase::Running(conn);
+        if let Some(t) = ex.timer.take() {
+            self.timers.cancel(t);
+        }
+        let launches: Vec<TaskId> = std::mem::take(&mut ex.queued);
+        let executor_info = ex.info.clone();
+        let tasks: Vec<_> = launches
+            .iter()
+            .filter_map(|t| ex.tasks.get(t).map(|t| t.info.clone()))
+            .collect();
+        if let Some(old) = old {
+            self.conns.remove(&old);
+            self.out.push(Command::DisconnectExecutor { conn: old });
+        }
+        self.conns.insert(conn, (fid.clone(), eid.clone()));
+        self.out.push(to_executor(
+            conn,
+            ExecutorEvent::Subscribed {
+                executor_info,
+                framework_info,
+                agent_id,
+                container_id: cid,
+            },
+        ));
+        for status in unacknowledged {
+            self.executor_update(now, &fid, &eid, status);
+        }
+        for task in tasks {
+            self.out.push(to_executor(conn, ExecutorEvent::Launch { task }));
+        }
+    }
+
+    /// An update from an executor for one of its tasks.
+    fn executor_update(
+        &mut self,
+        now: Instant,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        mut status: TaskStatus,
+    ) {
+        let known = self
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.executors.get(eid))
+            .is_some_and(|e| e.tasks.contains_key(&status.task_id));
+        if !known {
+            tracing::warn!(executor = %eid, task = %status.task_id, "update for a task the executor does not have: ignored");
+            return;
+        }
+        status.source = TaskStatusSource::Executor;
+        self.fill_status(now, &mut status, fid, Some(eid));
+        let terminal = status.state.is_terminal();
+        self.record_update(now, fid, status);
+        if terminal {
+            self.resize_container(fid, eid);
+        }
+    }
+
+    pub(super) fn executor_disconnected(&mut self, now: Instant, conn: ExecutorConn) {
+        let Some((fid, eid)) = self.conns.remove(&conn) else {
+            return;
+        };
+        let timeout = self.settings.timing.executor_registration_timeout;
+        let Some(ex) = self.frameworks.get_mut(&fid).and_then(|f| f.executors.get_mut(&eid)) else {
+            return;
+        };
+        if ex.phase != Phase::Running(conn) {
+            return;
+        }
+        tracing::info!(executor = %eid, "executor disconnected; waiting for it to subscribe again");
+        ex.phase = Phase::Disconnected;
+        if let Some(cid) = ex.container_id.clone() {
+            let t = self.timers.schedule(now + timeout, TimerKind::ExecutorRegistration(cid));
+            ex.timer = Some(t);
+        }
+    }
+
+    pub(super) fn container_launched(&mut self, now: Instant, cid: ContainerId) {
+        let Some(owner) = self.containers.get(&cid).cloned() else {
+            return;
+        };
+        if let Some(tid) = owner.task_id {
+            self.mock_launched(now, &owner.framework_id, &owner.executor_id, &tid);
+            return;
+        }
+        let timeout = self.settings.timing.executor_registration_timeout;
+        let Some(ex) = self
+            .frameworks
+            .get_mut(&owner.framework_id)
+            .and_then(|f| f.executors.get_mut(&owner.executor_id))
+        else {
+            return;
+        };
+        if ex.phase == Phase::Launching {
+            ex.phase = Phase::Registering;
+            let t = self.timers.schedule(now + timeout, TimerKind::ExecutorRegistration(cid));
+            ex.timer = Some(t);
+        }
+        self.resize_container(&owner.framework_id, &owner.executor_id);
+    }
+
+    pub(super) fn container_launch_failed(&mut self, now: Instant, cid: ContainerId, msg: String) {
+        let Some(owner) = self.containers.get(&cid).cloned() else {
+            return;
+        };
+        if let Some(tid) = owner.task_id {
+            self.mock_launch_failed(now, cid, &owner.framework_id, &owner.executor_id, &tid, msg);
+            return;
+        }
+        let exit = ContainerExit {
+            code: None,
+            signal: None,
+            cause: ExitCause::Exited,
+            message: Some(msg.clone()),
+        };
+        let message = format!("Failed to launch container: {msg}");
+        let reason = TaskStatusReason::ContainerLaunchFailed;
+        self.executor_ended(now, cid, owner.framework_id, owner.executor_id, &exit, reason, message);
+    }
+
+    pub(super) fn container_exited(&mut self, now: Instant, cid: ContainerId, exit: ContainerExit) {
+        let Some(owner) = self.containers.get(&cid).cloned() else {
+            return;
+        };
+        if let Some(tid) = owner.task_id {
+            self.mock_exited(now, cid, &owner.framework_id, &owner.executor_id, &tid, exit);
+            return;
+        }
+        let Some(ex) = self
+            .frameworks
+            .get(&owner.framework_id)
+            .and_then(|f| f.executors.get(&owner.executor_id))
+        else {
+            self.containers.remove(&cid);
+            return;
+        };
+        let reason = match exit.cause {
+            ExitCause::MemoryLimit => TaskStatusReason::ContainerLimitationMemory,
+            ExitCause::DiskLimit => TaskStatusReason::ContainerLimitationDisk,
+            ExitCause::Exited | ExitCause::Destroyed => ex
+                .termination_reason
+                .unwrap_or(TaskStatusReason::ExecutorTerminated),
+        };
+        let message = format!("Executor terminated: {}", exit.describe());
+        let kind = ex.containerizer;
+        self.executor_ended(now, cid.clone(), owner.framework_id, owner.executor_id, &exit, reason, message);
+        // Clean up whatever the containerizer still holds (idempotent).
+        self.out.push(Command::DestroyContainer {
+            container_id: cid,
+            containerizer: kind,
+        });
+    }
+
+    /// The executor's container is gone: its unfinished tasks fail (or count as killed
+    /// if a kill was asked), the master hears `ExecutorExited`.
+    #[allow(clippy::too_many_arguments)]
+    fn executor_ended(
+        &mut self,
+        now: Instant,
+        cid: ContainerId,
+        fid: FrameworkId,
+        eid: ExecutorId,
+        exit: &ContainerExit,
+        reason: TaskStatusReason,
+        message: String,
+    ) {
+        self.containers.remove(&cid);
+        let Some(fw) = self.frameworks.get_mut(&fid) else {
+            return;
+        };
+        let shutting_down = fw.shutting_down;
+        let Some(ex) = fw.executors.get_mut(&eid) else {
+            return;
+        };
+        if let Some(t) = ex.timer.take() {
+            self.timers.cancel(t);
+        }
+        if let Phase::Running(conn) = ex.phase {
+            self.conns.remove(&conn);
+            self.out.push(Command::DisconnectExecutor { conn });
+        }
+        ex.phase = Phase::Terminated;
+        ex.queued.clear();
+        let mut ended: Vec<(TaskId, bool)> = ex
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| (t.info.task_id.clone(), t.kill_requested))
+            .collect();
+        ended.sort();
+        for (tid, killed) in ended {
+            let (state, why) = if killed {
+                (TaskState::Killed, None)
+            } else {
+                (TaskState::Failed, Some(reason))
+            };
+            self.agent_update(now, &fid, &tid, Some(&eid), state, why, message.clone());
+        }
+        if !shutting_down {
+            self.out.push(to_master(AgentToMaster::ExecutorExited {
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                status: exit.status(),
+            }));
+        }
+        self.maybe_remove_executor(&fid, &eid);
+    }
+
+    pub(super) fn executor_registration_timeout(&mut self, cid: ContainerId) {
+        let Some(owner) = self.containers.get(&cid).cloned() else {
+            return;
+        };
+        let Some(ex) = self
+            .frameworks
+            .get_mut(&owner.framework_id)
+            .and_then(|f| f.executors.get_mut(&owner.executor_id))
+        else {
+            return;
+        };
+        ex.timer = None;
+        let reason = match ex.phase {
+            Phase::Registering => TaskStatusReason::ExecutorRegistrationTimeout,
+            Phase::Disconnected => TaskStatusReason::ExecutorReregistrationTimeout,
+            _ => return,
+        };
+        tracing::warn!(executor = %owner.executor_id, container = %cid, "executor did not subscribe in time; destroying it");
+        ex.termination_reason = Some(reason);
+        ex.phase = Phase::Terminating;
+        self.destroy_container(cid);
+    }
+
+    pub(super) fn executor_shutdown_timeout(&mut self, cid: ContainerId) {
+        if self.containers.contains_key(&cid) {
+            self.destroy_container(cid);
+        }
+    }
+
+    /// `DestroyContainer` for a container of the agent.
+    pub(super) fn destroy_container(&mut self, container_id: ContainerId) {
+        let containerizer = self.containerizer_of(&container_id);
+        self.out.push(Command::DestroyContainer {
+            container_id,
+            containerizer,
+        });
+    }
+
+    /// The containerizer running a container (the first configured one if unknown).
+    pub(super) fn containerizer_of(&self, cid: &ContainerId) -> ContainerizerKind {
+        self.containers
+            .get(cid)
+            .and_then(|o| {
+                self.frameworks
+                    .get(&o.framework_id)
+                    .and_then(|f| f.executors.get(&o.executor_id))
+            })
+            .map(|e| e.containerizer)
+            .or_else(|| self.settings.containerizers.first().copied())
+            .unwrap_or(ContainerizerKind::Posix)
+    }
+
+    pub(super) fn acknowledge(&mut self, now: Instant, fid: FrameworkId, tid: TaskId, uuid: UpdateUuid) {
+        let mut msgs = Vec::new();
+        let acked = self.sum.acknowledge(now, &fid, &tid, uuid, &mut msgs);
+        self.send_updates(msgs);
+        let acked = match acked {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "acknowledgement ignored");
+                return;
+            }
+        };
+        if acked.status.source == TaskStatusSource::Executor {
+            let conn = self.frameworks.get(&fid).and_then(|f| {
+                let eid = f.task_executor.get(&tid)?;
+                f.executors.get(eid)?.conn()
+            });
+            if let Some(conn) = conn {
+                let event = ExecutorEvent::Acknowledged { task_id: tid.clone(), uuid };
+                self.out.push(to_executor(conn, event));
+            }
+        }
+        if acked.stream_closed {
+            self.remove_task(&fid, &tid);
+        }
+    }
+
+    pub(super) fn framework_message(&mut self, fid: FrameworkId, eid: ExecutorId, data: Vec<u8>) {
+        let conn = self
+            .frameworks
+            .get(&fid)
+            .and_then(|f| f.executors.get(&eid))
+            .and_then(|e| e.conn());
+        match conn {
+            Some(conn) => self.out.push(to_executor(conn, ExecutorEvent::Message { data })),
+            None => tracing::warn!(framework = %fid, executor = %eid, "framework message for an executor that is not subscribed: dropped"),
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Agent registration, re-registration, pings and unreachable agents.
+//!
+//! An agent registers once and gets an id; after any reconnect (its restart, the
+//! master's restart, a network blip) it re-registers with that id and the tasks it runs,
+//! from which the master rebuilds what it lost. The master pings every agent each
+//! `agent_ping_timeout`; after `max_agent_ping_timeouts` unanswered pings the agent is
+//! unreachable: its offers are rescinded, its resources leave the allocator, and its
+//! tasks become `TASK_UNREACHABLE` (partition-aware frameworks) or `TASK_LOST`.
+
+use super::{AgentState, AgentStatus, Command, Conn, MasterCore, TaskEntry};
+use drover_proto::{
+    AgentId, AgentInfo, FrameworkCapability, FrameworkInfo, MasterToAgent, Resources,
+    TaskReport, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
+};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// How long an unreachable agent is kept before it is removed for good.
+pub const DEFAULT_AGENT_REMOVAL_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl MasterCore {
+    pub(crate) fn register_agent(&mut self, now: Instant, conn: Conn, mut info: AgentInfo) {
+        if info.id.is_some() {
+            // A register carrying an id is a re-registration without tasks.
+            self.reregister_agent(now, conn, info, Vec::new(), Vec::new());
+            return;
+        }
+        let agent_id = AgentId::new(self.fresh_id("S"));
+        info.id = Some(agent_id.clone());
+        tracing::info!(%agent_id, hostname = %info.hostname, resources = %info.resources, "agent registered");
+        self.admit_agent(now, conn, info);
+        self.out.push(Command::ToAgent {
+            conn,
+            msg: MasterToAgent::Registered {
+                agent_id,
+                master_info: self.config.master_info.clone(),
+                ping_interval: self.config.agent_ping_timeout,
+            },
+        });
+    }
+
+    fn admit_agent(&mut self, now: Instant, conn: Conn, info: AgentInfo) {
+        let Some(agent_id) = info.id.clone() else {
+            return;
+        };
+        self.alloc_add_agent(&agent_id, &info.resources);
+        self.agents.insert(
+            agent_id.clone(),
+            AgentState {
+                info,
+                conn: Some(conn),
+                status: AgentStatus::Active,
+                used: Resources::new(),
+                offered: Resources::new(),
+                tasks: HashSet::new(),
+                executors: HashMap::new(),
+                missed_pings: 0,
+                unreachable_since: None,
+                in_allocator: true,
+            },
+        );
+        self.agent_conns.insert(conn, agent_id);
+        self.ensure_ping_timer(now);
+        self.request_allocation(now);
+    }
+
+    pub(crate) fn reregister_agent(
+        &mut self,
+        now: Instant,
+        conn: Conn,
+        info: AgentInfo,
+        frameworks: Vec<FrameworkInfo>,
+        tasks: Vec<TaskReport>,
+    ) {
+        let Some(agent_id) = info.id.clone() else {
+            self.register_agent(now, conn, info);
+            return;
+        };
+        if self.removed_agents.contains(&agent_id) {
+            tracing::warn!(%agent_id, "refusing re-registration of a removed agent");
+            self.out.push(Command::ToAgent {
+                conn,
+                msg: MasterToAgent::Refused {
+                    reason: format!("agent {agent_id} was removed from the cluster; start it with a fresh work dir"),
+                },
+            });
+            self.out.push(Command::Close { conn });
+            return;
+        }
+        if self.agents.contains_key(&agent_id) {
+            self.reattach_agent(now, conn, &agent_id, info, &tasks);
+        } else {
+            tracing::info!(%agent_id, tasks = tasks.len(), "unknown agent re-registered: admitting it");
+            self.admit_agent(now, conn, info);
+        }
+        self.rebuild_tasks(now, &agent_id, frameworks, tasks);
+        self.out.push(Command::ToAgent {
+            conn,
+            msg: MasterToAgent::Reregistered {
+                agent_id,
+                master_info: self.config.master_info.clone(),
+                ping_interval: self.config.agent_ping_timeout,
+            },
+        });
+    }
+
+    fn reattach_agent(
+        &mut self,
+        now: Instant,
+        conn: Conn,
+        agent_id: &AgentId,
+        info: AgentInfo,
+        _tasks: &[TaskReport],
+    ) {
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        if let Some(old) = agent.conn.replace(conn) {
+            if old != conn {
+                self.agent_conns.remove(&old);
+            }
+        }
+        let was_unreachable = agent.status == AgentStatus::Unreachable;
+        agent.status = AgentStatus::Active;
+        agent.missed_pings = 0;
+        agent.unreachable_since = None;
+        agent.info = info;
+        self.agent_conns.insert(conn, agent_id.clone());
+        if was_unreachable {
+            let total = self.agents[agent_id].info.resources.clone();
+            self.alloc_add_agent(agent_id, &total);
+            if let Some(a) = self.agents.get_mut(agent_id) {
+                a.in_allocator = true;
+            }
+            self.restore_agent_allocations(agent_id);
+            tracing::info!(%agent_id, "unreachable agent is back");
+        }
+        self.request_allocation(now);
+    }
+
+    /// Rebuilds the tasks an agent reports (after a master restart or a partition): tasks
+    /// the master knows resume; tasks it does not know are adopted; tasks of frameworks
+    /// that were removed are killed.
+    fn rebuild_tasks(
+        &mut self,
+        now: Instant,
+        agent_id: &AgentId,
+        frameworks: Vec<FrameworkInfo>,
+        tasks: Vec<TaskReport>,
+    ) {
+        for fw in frameworks {
+            if let Some(id) = fw.id.clone() {
+                if !self.frameworks.contains_key(&id) && !self.removed_frameworks.contains(&id) {
+                    self.add_disconnected_framework(now, fw);
+                }
+            }
+        }
+        for report in tasks {
+            let fid = report.framework_id.clone();
+            if self.removed_frameworks.contains(&fid) || !self.frameworks.contains_key(&fid) {
+                self.send_to_agent(
+                    agent_id,
+                    MasterToAgent::ShutdownFramework { framework_id: fid },
+                );
+                continue;
+            }
+            if report.state.is_terminal() {
+                continue;
+            }
+            let task_id = report.task.task_id.clone();
+            let known = self.frameworks[&fid].tasks.get(&task_id).cloned();
+            let mut status = match known {
+                Some(entry) => entry.status,
+                None => {
+                    // Adopt: account its resources.
+                    if let Some(agent) = self.agents.get_mut(agent_id) {
+                        agent.used += &report.task.resources;
+                        agent.tasks.insert((fid.clone(), task_id.clone()));
+                    }
+                    let role = self.default_role(&fid);
+                    self.alloc_track(agent_id, &fid, &role, &report.task.resources);
+                    TaskStatus::new(task_id.clone(), report.state, TaskStatusSource::Agent)
+                }
+            };
+            let role = self.default_role(&fid);
+            let resumed = status.state == TaskState::Unreachable;
+            status.state = report.state;
+            status.agent_id = Some(agent_id.clone());
+            if let Some(fw) = self.frameworks.get_mut(&fid) {
+                fw.tasks.insert(
+                    task_id.clone(),
+                    TaskEntry {
+                        info: report.task,
+                        executor_id: report.executor_id,
+                        role,
+                        status: status.clone(),
+                    },
+                );
+            }
+            if resumed {
+                // Partition-aware frameworks learn that the task is back.
+                let mut update = status;
+                update.uuid = None;
+                update.source = TaskStatusSource::Master;
+                update.timestamp = self.unix_now;
+                update.message = Some("agent re-registered".into());
+                self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status: update });
+            }
+        }
+    }
+
+    /// Re-enters into the allocator what the tasks on an agent use (after the agent was
+    /// out of it while unreachable).
+    fn restore_agent_allocations(&mut self, agent_id: &AgentId) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let mut keys: Vec<_> = agent.tasks.iter().cloned().collect();
+        keys.sort();
+        for (fid, tid) in keys {
+            if let Some(t) = self.frameworks.get(&fid).and_then(|f| f.tasks.get(&tid)) {
+                if !t.status.state.is_terminal() {
+                    let (role, res) = (t.role.clone(), t.info.resources.clone());
+                    self.alloc_track(agent_id, &fid, &role, &res);
+                }
+            }
+        }
+    }
+
+    /// The role a framework's adopted tasks are accounted to: its first role.
+    pub(crate) fn default_role(&self, framework_id: &drover_proto::FrameworkId) -> String {
+        self.frameworks
+            .get(framework_id)
+            .and_then(|f| f.info.roles.first().cloned())
+            .unwrap_or_else(|| "*".to_owned())
+    }
+
+    pub(crate) fn on_agent_disconnected(&mut self, now: Instant, conn: Conn) {
+        let Some(agent_id) = self.agent_conns.remove(&conn) else {
+            return;
+        };
+        if let Some(agent) = self.agents.get_mut(&agent_id) {
+            if agent.conn == Some(conn) {
+                agent.conn = None;
+            }
+        }
+        tracing::info!(%agent_id, "agent connection lost; waiting for it to re-register");
+        // The ping timer decides when it is unreachable; its offers go now.
+        self.rescind_agent_offers(now, &agent_id);
+    }
+
+    pub(crate) fn on_pong(&mut self, conn: Conn) {
+        if let Some(agent) = self
+            .agent_conns
+            .get(&conn)
+            .and_then(|id| self.agents.get_mut(id))
+        {
+            agent.missed_pings = 0;
+        }
+    }
+
+    pub(crate) fn ensure_ping_timer(&mut self, now: Instant) {
+        if self.next_ping.is_none() {
+            self.next_ping = Some(now + self.config.agent_ping_timeout);
+        }
+    }
+
+    pub(crate) fn tick_pings(&mut self, now: Instant) {
+        let Some(at) = self.next_ping else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        self.next_ping = if self.agents.is_empty() {
+            None
+        } else {
+            Some(now + self.config.agent_ping_timeout)
+        };
+        let max = self.config.max_agent_ping_timeouts;
+        let mut lost = Vec::new();
+        for (id, agent) in &mut self.agents {
+            if agent.status != AgentStatus::Active {
+                continue;
+            }
+            agent.missed_pings += 1;
+            if agent.missed_pings > max {
+                lost.push(id.clone());
+            } else if let Some(conn) = agent.conn {
+                self.out.push(Command::ToAgent {
+                    conn,
+                    msg: MasterToAgent::Ping,
+                });
+            }
+        }
+        lost.sort();
+        for id in lost {
+            self.mark_unreachable(now, &id);
+        }
+    }
+
+    /// Declares an agent unreachable: offers rescinded, resources out of the allocator,
+    /// its tasks reported UNREACHABLE (partition-aware) or LOST.
+    pub(crate) fn mark_unreachable(&mut self, now: Instant, agent_id: &AgentId) {
+        tracing::warn!(%agent_id, "agent unreachable");
+        self.rescind_agent_offers(now, agent_id);
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        if agent.in_allocator {
+            agent.in_allocator = false;
+            self.alloc_remove_agent(agent_id);
+        }
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        agent.status = AgentStatus::Unreachable;
+        agent.unreachable_since = Some(now);
+        let mut tasks: Vec<_> = agent.tasks.iter().cloned().collect();
+        tasks.sort();
+        let mut failures = HashSet::new();
+        for (fid, tid) in tasks {
+            let Some(fw) = self.frameworks.get_mut(&fid) else {
+                continue;
+            };
+            let aware = fw.info.has(FrameworkCapability::PartitionAware);
+            let Some(entry) = fw.tasks.get_mut(&tid) else {
+                continue;
+            };
+            if entry.status.state.is_terminal() {
+                continue;
+            }
+            let state = if aware {
+                TaskState::Unreachable
+            } else {
+                TaskState::Lost
+            };
+            let mut status = TaskStatus::new(tid.clone(), state, TaskStatusSource::Master)
+                .with_reason(TaskStatusReason::AgentUnreachable)
+                .with_message(format!("agent {agent_id} is unreachable"));
+            status.agent_id = Some(agent_id.clone());
+            status.executor_id = Some(entry.executor_id.clone());
+            status.timestamp = self.unix_now;
+            entry.status = status.clone();
+            failures.insert(fid.clone());
+            self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status });
+        }
+        let mut failures: Vec<_> = failures.into_iter().collect();
+        failures.sort();
+        for fid in failures {
+            self.send_to_framework(
+                &fid,
+                drover_proto::SchedulerEvent::Failure {
+                    agent_id: Some(agent_id.clone()),
+                    executor_id: None,
+                    status: None,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn next_agent_removal(&self) -> Option<Instant> {
+        self.agents
+            .values()
+            .filter_map(|a| a.unreachable_since)
+            .min()
+            .map(|t| t + DEFAULT_AGENT_REMOVAL_TIMEOUT)
+    }
+
+    /// Removes agents unreachable for longer than the removal timeout: their tasks become
+    /// `TASK_GONE` for partition-aware frameworks and their id is never re-admitted.
+    pub(crate) fn tick_agent_removals(&mut self, now: Instant) {
+        let mut expired: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| {
+                a.unreachable_since
+                    .is_some_and(|t| t + DEFAULT_AGENT_REMOVAL_TIMEOUT <= now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        expired.sort();
+        for agent_id in expired {
+            let Some(agent) = self.agents.remove(&agent_id) else {
+                continue;
+            };
+            tracing::warn!(%agent_id, "unreachable agent removed");
+            self.removed_agents.insert(agent_id.clone());
+            let mut tasks: Vec<_> = agent.tasks.into_iter().collect();
+            tasks.sort();
+            for (fid, tid) in tasks {
+                let Some(fw) = self.frameworks.get_mut(&fid) else {
+                    continue;
+                };
+                let aware = fw.info.has(FrameworkCapability::PartitionAware);
+                let Some(entry) = fw.tasks.remove(&tid) else {
+                    continue;
+                };
+                fw.completed.insert(tid.clone());
+                if !aware || entry.status.state.is_terminal() {
+                    continue;
+                }
+                let mut status = TaskStatus::new(tid, TaskState::Gone, TaskStatusSource::Master)
+                    .with_reason(TaskStatusReason::AgentRemoved)
+                    .with_message(format!("agent {agent_id} was removed"));
+                status.agent_id = Some(agent_id.clone());
+                status.timestamp = self.unix_now;
+                self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status });
+            }
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! One connection's life after TLS: the `Hello` handshake on its single bidirectional
+//! stream, then a writer and a reader running side by side until either ends.
+//!
+//! ```text
+//!  PeerSender/Link::send ─▶ unbounded mpsc ─▶ writer: recv_many (drain all queued)
+//!                                               ─▶ faults ─▶ encode all into one buffer
+//!                                               ─▶ one write_all on the stream
+//!  stream ─▶ reader: read_chunks ─▶ FrameDecoder ─▶ faults ─▶ sink.deliver(Inbound)
+//! ```
+//!
+//! Any protocol error (malformed or oversized frame, stream reset) closes the connection
+//! with a logged reason; the rest of the node is unaffected.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use drover_proto::codec::{
+    encode_frame_limited, CodecError, FrameDecoder, Hello, HelloReply, Role,
+};
+use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use crate::error::SendError;
+use crate::events::{Inbound, PeerId, PeerInfo};
+use crate::faults::{Faults, PeerKeys};
+
+/// Largest `Hello`/`HelloReply` frame accepted.
+pub(crate) const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
+/// Longest id accepted in a `Hello`.
+pub(crate) const MAX_ID_LEN: usize = 256;
+/// Messages drained from the queue per write.
+const WRITE_BATCH: usize = 4096;
+/// Chunks taken from the stream per read.
+const READ_CHUNKS: usize = 32;
+/// Write buffers larger than this are not kept between batches.
+const KEEP_BUF: usize = 1024 * 1024;
+/// How long a local close waits for the peer to acknowledge queued data.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// QUIC application close codes.
+pub(crate) mod code {
+    /// Orderly close.
+    pub(crate) const CLOSED: u32 = 0;
+    /// The peer broke the protocol (bad frame, bad handshake).
+    pub(crate) const PROTOCOL: u32 = 1;
+    /// The handshake was refused (version, role).
+    pub(crate) const REFUSED: u32 = 2;
+    /// Nobody on this node receives the connection's messages any more.
+    pub(crate) const GONE: u32 = 3;
+}
+
+/// Closes `conn` with `code` and a reason (truncated to fit a packet).
+pub(crate) fn close(conn: &Connection, code: u32, reason: &str) {
+    let mut end = reason.len().min(200);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    conn.close(VarInt::from_u32(code), &reason.as_bytes()[..end]);
+}
+
+/// What a sender's queue carries.
+#[derive(Debug)]
+pub(crate) enum Outgoing<Out> {
+    /// A message to encode and send.
+    Msg(Out),
+    /// Flush what is queued before this, then close.
+    Close,
+}
+
+/// Queues messages to one peer connection (server side). Cheap to clone; sending never
+/// blocks. Dropping every clone does not close the connection (the peer may still talk);
+/// [`close`](Self::close) does.
+#[derive(Debug)]
+pub struct PeerSender<Out> {
+    peer: PeerId,
+    tx: UnboundedSender<Outgoing<Out>>,
+}
+
+impl<Out> Clone for PeerSender<Out> {
+    fn clone(&self) -> Self {
+        PeerSender {
+            peer: self.peer,
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<Out> PeerSender<Out> {
+    pub(crate) fn new(peer: PeerId, tx: UnboundedSender<Outgoing<Out>>) -> Self {
+        PeerSender { peer, tx }
+    }
+
+    /// Queues `msg`; fails only once the connection has ended.
+    #[inline]
+    pub fn send(&self, msg: Out) -> Result<(), SendError> {
+        self.tx.send(Outgoing::Msg(msg)).map_err(|_| SendError)
+    }
+
+    /// Closes the connection after the messages queued so far are sent.
+    pub fn close(&self) {
+        let _ = self.tx.send(Outgoing::Close);
+    }
+
+    /// The connection this sender writes to.
+    pub fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A connection that passed TLS and the handshake.
+pub(crate) struct Established {
+    pub(crate) conn: Connection,
+    pub(crate) send: SendStream,
+    pub(crate) recv: RecvStream,
+    /// Holds any bytes that arrived right after the handshake.
+    pub(crate) decoder: FrameDecoder,
+    pub(crate) peer: PeerId,
+    pub(crate) info: PeerInfo,
+}
+
+/// A failed handshake: the close code to use and why.
+#[derive(Debug)]
+pub(crate) struct HandshakeError {
+    pub(crate) code: u32,
+    pub(crate) reason: String,
+}
+
+impl HandshakeError {
+    fn protocol(reason: impl Into<String>) -> Self {
+        HandshakeError {
+            code: code::PROTOCOL,
+            reason: reason.into(),
+        }
+    }
+    fn refused(reason: impl Into<String>) -> Self {
+        HandshakeError {
+            code: code::REFUSED,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Human wording for a lost connection.
+pub(crate) fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::TimedOut => "idle timeout: peer stopped responding".into(),
+        ConnectionError::ApplicationClosed(c) => {
+            format!(
+                "closed by peer (code {}): {}",
+                c.error_code,
+                String::from_utf8_lossy(&c.reason)
+            )
+        }
+        ConnectionError::LocallyClosed => "closed locally".into(),
+        ConnectionError::Reset => "connection reset by peer".into(),
+        other => other.to_string(),
+    }
+}
+
+fn read_err(e: quinn::ReadError) -> HandshakeError {
+    match e {
+        quinn::ReadError::ConnectionLost(c) => HandshakeError::protocol(describe(&c)),
+        other => HandshakeError::protocol(format!("handshake stream: {other}")),
+    }
+}
+
+async fn read_one<T: DeserializeOwned>(
+    recv: &mut RecvStream,
+    dec: &mut FrameDecoder,
+) -> Result<T, HandshakeError> {
+    loop {
+        match dec.next::<T>() {
+            Ok(Some(m)) => return Ok(m),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(HandshakeError::protocol(format!(
+                    "bad handshake frame: {e}"
+                )))
+            }
+        }
+        match recv.read_chunk(HANDSHAKE_MAX_FRAME, true).await {
+            Ok(Some(c)) => dec.push(&c.bytes),
+            Ok(None) => return Err(HandshakeError::protocol("stream finished during handshake")),
+            Err(e) => return Err(read_err(e)),
+        }
+    }
+}
+
+async fn write_frame<T: Serialize>(send: &mut SendStream, msg: &T) -> Result<(), HandshakeError> {
+    let mut buf = Vec::new();
+    encode_frame_limited(msg, &mut buf, HANDSHAKE_MAX_FRAME)
+        .map_err(|e| HandshakeError::protocol(e.to_string()))?;
+    send.write_all(&buf)
+        .await
+        .map_err(|e| HandshakeError::protocol(format!("handshake write: {e}")))
+}
+
+/// The streams and decoder of a handshaked connection, plus the peer's `Hello`.
+pub(crate) type Handshaked = (SendStream, RecvStream, FrameDecoder, Hello);
+
+/// Client side: open the stream, send `local`, expect a `Welcome` from a server of
+/// `expect` role speaking our version.
+pub(crate) async fn client_handshake(
+    conn: &Connection,
+    local: &Hello,
+    expect: Role,
+    max_frame: usize,
+) -> Result<Handshaked, HandshakeError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| HandshakeError::protocol(format!("open stream: {}", describe(&e))))?;
+    write_frame(&mut send, local).await?;
+    let mut dec = FrameDecoder::new(HANDSHAKE_MAX_FRAME);
+    let server = match read_one::<HelloReply>(&mut recv, &mut dec).await? {
+        HelloReply::Welcome(h) => h,
+        HelloReply::Refused { reason } => {
+            return Err(HandshakeError::refused(format!(
+                "refused by server: {reason}"
+            )))
+        }
+    };
+    server
+        .check_version()
+        .map_err(|e| HandshakeError::refused(e.to_string()))?;
+    if server.role != expect {
+        return Err(HandshakeError::refused(format!(
+            "expected a {expect}, server says it is a {}",
+            server.role
+        )));
+    }
+    dec.set_max_frame(max_frame);
+    Ok((send, recv, dec, server))
+}
+
+/// Server side: accept the stream, read the client's `Hello`, check version and that the
+/// announced role matches the certificate's, answer `Welcome(local)` or `Refused`.
+pub(crate) async fn server_handshake(
+    conn: &Connection,
+    local: &Hello,
+    cert_role: Role,
+    max_frame: usize,
+) -> Result<Handshaked, HandshakeError> {
+    let (mut send, mut recv) = conn
+        .accept_bi()
+        .await
+        .map_err(|e| HandshakeError::protocol(format!("accept stream: {}", describe(&e))))?;
+    let mut dec = FrameDecoder::new(HANDSHAKE_MAX_FRAME);
+    let peer = read_one::<Hello>(&mut recv, &mut dec).await?;
+    let mut reply = HelloReply::answer(&peer, local.clone());
+    if matches!(reply, HelloReply::Welcome(_)) {
+        if peer.role != cert_role {
+            let reason = format!(
+                "hello claims role {} but the certificate says {cert_role}",
+                peer.role
+            );
+            reply = HelloReply::Refused { reason };
+        } else if peer.id.len() > MAX_ID_LEN {
+            reply = HelloReply::Refused {
+                reason: format!("id longer than {MAX_ID_LEN} bytes"),
+            };
+        }
+    }
+    write_frame(&mut send, &reply).await?;
+    if let HelloReply::Refused { reason } = reply {
+        // Let the client read why before the connection goes.
+        let _ = send.finish();
+        let _ = tokio::time::timeout(CLOSE_GRACE, send.stopped()).await;
+        return Err(HandshakeError::refused(reason));
+    }
+    dec.set_max_frame(max_frame);
+    Ok((send, recv, dec, peer))
+}
+
+/// How a connection ended.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// Closed by this node (`close()`, or the link dropped).
+    Local,
+    /// The peer finished its stream: an orderly close.
+    PeerClosed,
+    /// The local receiver of messages is gone.
+    SinkGone,
+    /// The peer broke the protocol.
+    Protocol(String),
+    /// The connection was lost (idle timeout, closed by peer, reset).
+    Lost(String),
+}
+
+impl End {
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            End::Local => "closed locally".into(),
+            End::PeerClosed => "closed by peer".into(),
+            End::SinkGone => "local receiver gone".into(),
+            End::Protocol(r) => format!("protocol error: {r}"),
+            End::Lost(r) => r.clone(),
+        }
+    }
+
+    /// Whether the owner asked for this end (no reconnect).
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self, End::Local | End::SinkGone)
+    }
+}
+
+/// Runs the reader and writer of `est` until either ends, then closes the connection
+/// (gracefully for a local close). `initial` is sent before anything from `rx`. With
+/// `keep_open`, the connection outlives the senders of `rx`.
+pub(crate) async fn run<In, Out, F>(
+    est: Established,
+    rx: &mut UnboundedReceiver<Outgoing<Out>>,
+    initial: Vec<Out>,
+    keep_open: bool,
+    faults: &Faults,
+    max_frame: usize,
+    deliver: F,
+) -> End
+where
+    In: DeserializeOwned,
+    Out: Serialize,
+    F: FnMut(Inbound<In>) -> bool,
+{
+    let Established {
+        conn,
+        mut send,
+        mut recv,
+        mut decoder,
+        peer,
+        info,
+    } = est;
+    let keys = PeerKeys {
+        id: info.id,
+        cert_name: info.cert_name,
+        addr: info.addr,
+    };
+    let end = {
+        let writer = write_loop(&mut send, rx, initial, keep_open, faults, &keys, max_frame);
+        let reader = read_loop(&mut recv, &mut decoder, peer, faults, &keys, deliver);
+        tokio::select! {
+            end = writer => end,
+            end = reader => end,
+        }
+    };
+    match &end {
+        End::Local => {
+            let _ = send.finish();
+            let _ = tokio::time::timeout(CLOSE_GRACE, send.stopped()).await;
+            close(&conn, code::CLOSED, "closed");
+        }
+        End::PeerClosed => close(&conn, code::CLOSED, "closed"),
+        End::SinkGone => close(&conn, code::GONE, "receiver gone"),
+        End::Protocol(r) => {
+            tracing::warn!(%peer, addr = %keys.addr, reason = %r, "closing connection: protocol error");
+            close(&conn, code::PROTOCOL, r);
+        }
+        End::Lost(_) => {}
+    }
+    end
+}
+
+async fn write_loop<Out: Serialize>(
+    send: &mut SendStream,
+    rx: &mut UnboundedReceiver<Outgoing<Out>>,
+    initial: Vec<Out>,
+    keep_open: bool,
+    faults: &Faults,
+    keys: &PeerKeys,
+    max_frame: usize,
+) -> End {
+    let mut batch: Vec<Outgoing<Out>> = initial.into_iter().map(Outgoing::Msg).collect();
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        if batch.is_empty() && rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
+            if keep_open {
+                return std::future::pending().await;
+            }
+            return End::Local;
+        }
+        let mut close = false;
+        for item in batch.drain(..) {
+            let Outgoing::Msg(msg) = item else {
+                close = true;
+                break;
+            };
+            if faults.drops(keys) {
+                continue;
+            }
+            if let Err(e) = encode_frame_limited(&msg, &mut buf, max_frame) {
+                tracing::error!(peer = %keys.id, error = %e, "dropping a message that cannot be encoded");
+            }
+        }
+        let delay = faults.delay(keys);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if !buf.is_empty() {
+            if let Err(e) = send.write_all(&buf).await {
+                return match e {
+                    quinn::WriteError::ConnectionLost(c) => End::Lost(describe(&c)),
+                    other => End::Protocol(format!("write: {other}")),
+                };
+            }
+            buf.clear();
+            if buf.capacity() > KEEP_BUF {
+                buf = Vec::with_capacity(16 * 1024);
+            }
+        }
+        if close {
+            return End::Local;
+        }
+    }
+}
+
+async fn read_loop<In, F>(
+    recv: &mut RecvStream,
+    decoder: &mut FrameDecoder,
+    peer: PeerId,
+    faults: &Faults,
+    keys: &PeerKeys,
+    mut deliver: F,
+) -> End
+where
+    In: DeserializeOwned,
+    F: FnMut(Inbound<In>) -> bool,
+{
+    let mut chunks: [Bytes; READ_CHUNKS] = std::array::from_fn(|_| Bytes::new());
+    loop {
+        // Bytes may already be buffered (they arrived with the handshake).
+        let delay = faults.delay(keys);
+        if !delay.is_zero() && decoder.buffered() > 0 {
+            tokio::time::sleep(delay).await;
+        }
+        loop {
+            match decoder.next::<In>() {
+                Ok(Some(msg)) => {
+                    if faults.drops(keys) {
+                        continue;
+                    }
+                    if !deliver(Inbound { peer, msg }) {
+                        return End::SinkGone;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return End::Protocol(frame_error(&e)),
+            }
+        }
+        match recv.read_chunks(&mut chunks).await {
+            Ok(Some(n)) => chunks[..n]
+                .iter_mut()
+                .for_each(|c| decoder.push(&std::mem::take(c))),
+            Ok(None) => return End::PeerClosed,
+            Err(quinn::ReadError::ConnectionLost(c)) => return End::Lost(describe(&c)),
+            Err(e) => return End::Protocol(format!("read: {e}")),
+        }
+    }
+}
+
+fn frame_error(e: &CodecError) -> String {
+    format!("bad frame: {e}")
+}
+
+/// The peer's address and identity as seen on `conn`.
+pub(crate) fn peer_info(
+    conn: &Connection,
+    role: Role,
+    cert_name: String,
+    hello: Hello,
+) -> PeerInfo {
+    let addr: SocketAddr = conn.remote_address();
+    PeerInfo {
+        role,
+        id: hello.id,
+        cert_name,
+        addr,
+    }
+}
