@@ -70,7 +70,10 @@ impl ComposingContainerizer {
             .filter(|m| {
                 let first = seen.insert(m.name());
                 if !first {
-                    tracing::warn!(name = m.name(), "composing: ignoring a second containerizer with this name");
+                    tracing::warn!(
+                        name = m.name(),
+                        "composing: ignoring a second containerizer with this name"
+                    );
                 }
                 first
             })
@@ -112,7 +115,11 @@ impl ComposingContainerizer {
         }
     }
 
-    async fn launch_container(&self, id: &ContainerId, config: ContainerConfig) -> Result<LaunchResult, ContainerizerError> {
+    async fn launch_container(
+        &self,
+        id: &ContainerId,
+        config: ContainerConfig,
+    ) -> Result<LaunchResult, ContainerizerError> {
         let candidates: Vec<usize> = match config.kind.containerizer.as_deref() {
             Some(name) => match self.members.iter().position(|m| m.name() == name) {
                 Some(i) => vec![i],
@@ -143,9 +150,15 @@ impl ComposingContainerizer {
         let mut reasons = Vec::new();
         let mut config = Some(config);
         for (n, &i) in candidates.iter().enumerate() {
-            let Some(member) = self.members.get(i) else { continue };
+            let Some(member) = self.members.get(i) else {
+                continue;
+            };
             // Clone for all but the last candidate.
-            let this = if n + 1 == candidates.len() { config.take() } else { config.clone() };
+            let this = if n + 1 == candidates.len() {
+                config.take()
+            } else {
+                config.clone()
+            };
             let Some(this) = this else { break };
             match member.launch(id, this).await? {
                 LaunchResult::Launched(handle) => {
@@ -165,12 +178,20 @@ impl ComposingContainerizer {
         })
     }
 
-    async fn recover_containers(&self, known: &[ContainerHandle]) -> Result<Recovered, ContainerizerError> {
+    async fn recover_containers(
+        &self,
+        known: &[ContainerHandle],
+    ) -> Result<Recovered, ContainerizerError> {
         let mut out = Recovered::default();
         for (i, member) in self.members.iter().enumerate() {
             let r = member.recover(known).await?;
             let mut owners = lock(&self.owners);
-            for id in r.running.iter().map(|h| &h.id).chain(r.gone.iter().map(|(id, _)| id)) {
+            for id in r
+                .running
+                .iter()
+                .map(|h| &h.id)
+                .chain(r.gone.iter().map(|(id, _)| id))
+            {
                 owners.live.insert(id.clone(), Some(i));
             }
             for id in &r.orphans_destroyed {
@@ -181,7 +202,10 @@ impl ComposingContainerizer {
             out.orphans_destroyed.extend(r.orphans_destroyed);
         }
         let names = self.member_names();
-        for h in known.iter().filter(|h| !names.contains(&h.containerizer.as_str())) {
+        for h in known
+            .iter()
+            .filter(|h| !names.contains(&h.containerizer.as_str()))
+        {
             out.gone.push((
                 h.id.clone(),
                 Termination::unknown(format!(
@@ -211,27 +235,47 @@ impl Containerizer for ComposingContainerizer {
         NAME
     }
 
-    fn recover<'a>(&'a self, known: &'a [ContainerHandle]) -> BoxFuture<'a, Result<Recovered, ContainerizerError>> {
+    fn recover<'a>(
+        &'a self,
+        known: &'a [ContainerHandle],
+    ) -> BoxFuture<'a, Result<Recovered, ContainerizerError>> {
         Box::pin(self.recover_containers(known))
     }
 
-    fn launch<'a>(&'a self, id: &'a ContainerId, config: ContainerConfig) -> BoxFuture<'a, Result<LaunchResult, ContainerizerError>> {
+    fn launch<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        config: ContainerConfig,
+    ) -> BoxFuture<'a, Result<LaunchResult, ContainerizerError>> {
         Box::pin(self.launch_container(id, config))
     }
 
-    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
+    fn wait<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
         Box::pin(async move { self.owner(id).await?.wait(id).await })
     }
 
-    fn destroy<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
+    fn destroy<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
         Box::pin(self.destroy_container(id))
     }
 
-    fn update<'a>(&'a self, id: &'a ContainerId, limits: Limits) -> BoxFuture<'a, Result<(), ContainerizerError>> {
+    fn update<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        limits: Limits,
+    ) -> BoxFuture<'a, Result<(), ContainerizerError>> {
         Box::pin(async move { self.owner(id).await?.update(id, limits).await })
     }
 
-    fn usage<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ResourceStatistics, ContainerizerError>> {
+    fn usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ResourceStatistics, ContainerizerError>> {
         Box::pin(async move { self.owner(id).await?.usage(id).await })
     }
 }

@@ -16,7 +16,9 @@ use crate::types::ContainerId;
 pub enum ContainerizerError {
     /// An operation other than `recover` was called before `recover`. The agent must
     /// call `recover` first, always, even with no known containers (`recover(&[])`).
-    #[error("the {containerizer} containerizer was not recovered: call recover() before {operation}()")]
+    #[error(
+        "the {containerizer} containerizer was not recovered: call recover() before {operation}()"
+    )]
     NotRecovered {
         /// Name of the containerizer.
         containerizer: &'static str,

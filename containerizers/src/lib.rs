@@ -42,8 +42,7 @@ mod types;
 
 pub use composing::ComposingContainerizer;
 pub use config::{
-    Command, ContainerConfig, ContainerKind, Limits, MockSpec, Volume, STDERR_FILE,
-    STDOUT_FILE,
+    Command, ContainerConfig, ContainerKind, Limits, MockSpec, Volume, STDERR_FILE, STDOUT_FILE,
 };
 pub use error::ContainerizerError;
 pub use mock::MockContainerizer;
@@ -92,8 +91,10 @@ pub trait Containerizer: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<LaunchResult, ContainerizerError>>;
 
     /// Resolves when the container's main process has exited.
-    fn wait<'a>(&'a self, id: &'a ContainerId)
-        -> BoxFuture<'a, Result<Termination, ContainerizerError>>;
+    fn wait<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>>;
 
     /// Kills the container's whole process tree and releases it; idempotent.
     fn destroy<'a>(

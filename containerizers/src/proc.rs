@@ -290,10 +290,23 @@ mod tests {
 
     #[test]
     fn session_members_skips_zombies_and_other_sessions() {
-        let dir = fake_proc(&[(100, 'S', 100, 5), (101, 'R', 100, 6), (102, 'Z', 100, 6), (200, 'S', 200, 1)]);
+        let dir = fake_proc(&[
+            (100, 'S', 100, 5),
+            (101, 'R', 100, 6),
+            (102, 'Z', 100, 6),
+            (200, 'S', 200, 1),
+        ]);
         let fs = ProcFs::new(dir.path());
-        let leader = ProcessIdentity { pid: 100, start_time: 5 };
-        let mut pids: Vec<i32> = fs.session_members(leader).unwrap().iter().map(|s| s.pid).collect();
+        let leader = ProcessIdentity {
+            pid: 100,
+            start_time: 5,
+        };
+        let mut pids: Vec<i32> = fs
+            .session_members(leader)
+            .unwrap()
+            .iter()
+            .map(|s| s.pid)
+            .collect();
         pids.sort();
         assert_eq!(pids, vec![100, 101]);
     }
@@ -302,8 +315,16 @@ mod tests {
     fn session_members_with_dead_leader_still_finds_leftovers() {
         let dir = fake_proc(&[(101, 'S', 100, 6)]);
         let fs = ProcFs::new(dir.path());
-        let leader = ProcessIdentity { pid: 100, start_time: 5 };
-        let pids: Vec<i32> = fs.session_members(leader).unwrap().iter().map(|s| s.pid).collect();
+        let leader = ProcessIdentity {
+            pid: 100,
+            start_time: 5,
+        };
+        let pids: Vec<i32> = fs
+            .session_members(leader)
+            .unwrap()
+            .iter()
+            .map(|s| s.pid)
+            .collect();
         assert_eq!(pids, vec![101]);
     }
 
@@ -313,7 +334,10 @@ mod tests {
         // new session 100 (a different one) must not be touched.
         let dir = fake_proc(&[(100, 'S', 100, 999), (101, 'S', 100, 1000)]);
         let fs = ProcFs::new(dir.path());
-        let leader = ProcessIdentity { pid: 100, start_time: 5 };
+        let leader = ProcessIdentity {
+            pid: 100,
+            start_time: 5,
+        };
         assert!(fs.session_members(leader).unwrap().is_empty());
     }
 }

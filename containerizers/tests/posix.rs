@@ -8,8 +8,8 @@ use std::time::Duration;
 use drover_containerizers::posix::{self, PosixContainerizer};
 use drover_containerizers::suite::{self, Target, Workload};
 use drover_containerizers::{
-    Command, ContainerConfig, ContainerHandle, ContainerId, Containerizer, ContainerizerError, LaunchResult,
-    MockSpec, TerminationReason,
+    Command, ContainerConfig, ContainerHandle, ContainerId, Containerizer, ContainerizerError,
+    LaunchResult, MockSpec, TerminationReason,
 };
 
 fn build(dir: &Path) -> Result<PosixContainerizer, ContainerizerError> {
@@ -20,7 +20,10 @@ fn build(dir: &Path) -> Result<PosixContainerizer, ContainerizerError> {
 /// `DROVER_REQUIRE_ALL=1`, in which case it fails.
 fn lacks(what: &str, missing: bool) -> bool {
     if missing {
-        assert!(std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"), "DROVER_REQUIRE_ALL=1 but {what}");
+        assert!(
+            std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
+            "DROVER_REQUIRE_ALL=1 but {what}"
+        );
         eprintln!("SKIPPED: {what}");
     }
     missing
@@ -36,7 +39,11 @@ fn shell(script: &str, sandbox: &Path) -> ContainerConfig {
     ContainerConfig::new(Command::Shell(script.into()), sandbox)
 }
 
-async fn launch(c: &PosixContainerizer, id: &ContainerId, config: ContainerConfig) -> ContainerHandle {
+async fn launch(
+    c: &PosixContainerizer,
+    id: &ContainerId,
+    config: ContainerConfig,
+) -> ContainerHandle {
     match c.launch(id, config).await.unwrap() {
         LaunchResult::Launched(h) => h,
         other => panic!("not launched: {other:?}"),
@@ -45,21 +52,41 @@ async fn launch(c: &PosixContainerizer, id: &ContainerId, config: ContainerConfi
 
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
 #[tokio::test]
 async fn conformance_suite() {
-    suite::test_all(&Target::new(build, Workload::as_command)).await.assert_passed();
+    suite::test_all(&Target::new(build, Workload::as_command))
+        .await
+        .assert_passed();
 }
 
 #[tokio::test]
 async fn calls_before_recover_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let c = PosixContainerizer::new(dir.path()).unwrap();
-    let err = c.launch(&"a".into(), shell("true", dir.path())).await.unwrap_err();
-    assert!(matches!(err, ContainerizerError::NotRecovered { operation: "launch", .. }), "{err}");
+    let err = c
+        .launch(&"a".into(), shell("true", dir.path()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ContainerizerError::NotRecovered {
+                operation: "launch",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -77,7 +104,10 @@ async fn declines_images_volumes_mocks_and_other_kinds() {
         assert!(matches!(r, LaunchResult::NotSupported { .. }), "{r:?}");
     }
     let err = c.launch(&"../escape".into(), base).await.unwrap_err();
-    assert!(matches!(err, ContainerizerError::InvalidConfig { .. }), "{err}");
+    assert!(
+        matches!(err, ContainerizerError::InvalidConfig { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -85,9 +115,17 @@ async fn signal_death_is_reported_as_signaled() {
     let dir = tempfile::tempdir().unwrap();
     let c = recovered(&dir.path().join("state")).await;
     let id = ContainerId::new("sig");
-    launch(&c, &id, shell("kill -USR1 $$; sleep 5", &dir.path().join("s"))).await;
+    launch(
+        &c,
+        &id,
+        shell("kill -USR1 $$; sleep 5", &dir.path().join("s")),
+    )
+    .await;
     let t = c.wait(&id).await.unwrap();
-    assert_eq!((t.reason, t.signal, t.status), (TerminationReason::Signaled, Some(libc::SIGUSR1), None));
+    assert_eq!(
+        (t.reason, t.signal, t.status),
+        (TerminationReason::Signaled, Some(libc::SIGUSR1), None)
+    );
     assert_eq!(c.destroy(&id).await.unwrap(), t);
 }
 
@@ -101,16 +139,28 @@ async fn destroy_kills_processes_that_left_the_process_group() {
     let id = ContainerId::new("pgroup");
     let sandbox = dir.path().join("s");
     // The child moves to its own process group (same session) and records its pid.
-    let script = r#"perl -e 'setpgrp(0,0); open(F,">escapee.pid"); print F $$; close F; sleep 1000' & wait"#;
+    let script =
+        r#"perl -e 'setpgrp(0,0); open(F,">escapee.pid"); print F $$; close F; sleep 1000' & wait"#;
     let h = launch(&c, &id, shell(script, &sandbox)).await;
     let pid_file = sandbox.join("escapee.pid");
-    let escapee: i32 = wait_for(|| std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()).await;
+    let escapee: i32 =
+        wait_for(|| std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()).await;
     let main = h.pid.unwrap() as i32;
-    assert_ne!(pgid(escapee), main, "the escapee should have its own process group");
+    assert_ne!(
+        pgid(escapee),
+        main,
+        "the escapee should have its own process group"
+    );
     let t = c.destroy(&id).await.unwrap();
     assert_eq!(t.reason, TerminationReason::Killed);
-    assert!(!alive(escapee), "process {escapee} outside the group survived destroy");
-    assert!(!posix_record(&dir.path().join("state"), &id).exists(), "record left behind");
+    assert!(
+        !alive(escapee),
+        "process {escapee} outside the group survived destroy"
+    );
+    assert!(
+        !posix_record(&dir.path().join("state"), &id).exists(),
+        "record left behind"
+    );
 }
 
 #[tokio::test]
@@ -118,11 +168,22 @@ async fn usage_counts_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let c = recovered(&dir.path().join("state")).await;
     let id = ContainerId::new("usage");
-    launch(&c, &id, shell("sleep 30 & sleep 30 & i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; wait", &dir.path().join("s"))).await;
+    launch(
+        &c,
+        &id,
+        shell(
+            "sleep 30 & sleep 30 & i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; wait",
+            &dir.path().join("s"),
+        ),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let u = c.usage(&id).await.unwrap();
     assert_eq!(u.processes, 3, "{u:?}");
-    assert!(u.mem_rss_bytes > 0 && u.cpus_user_time_secs + u.cpus_system_time_secs > 0.0, "{u:?}");
+    assert!(
+        u.mem_rss_bytes > 0 && u.cpus_user_time_secs + u.cpus_system_time_secs > 0.0,
+        "{u:?}"
+    );
     assert_eq!((u.cpus_limit, u.mem_limit_bytes), (None, None));
     c.destroy(&id).await.unwrap();
 }
@@ -162,17 +223,25 @@ async fn recovery_refuses_a_reused_pid() {
     let mut h = launch(&c, &id, shell("sleep 30", &dir.path().join("s"))).await;
     drop(c);
     std::fs::remove_file(posix_record(&state, &id)).unwrap(); // as if never recorded
-    // Same pid, other start time: the process at that pid is not ours.
+                                                              // Same pid, other start time: the process at that pid is not ours.
     let start: u64 = h.extra[posix::EXTRA_START_TIME].parse().unwrap();
-    h.extra.insert(posix::EXTRA_START_TIME.into(), (start + 1).to_string());
+    h.extra
+        .insert(posix::EXTRA_START_TIME.into(), (start + 1).to_string());
     let c = PosixContainerizer::new(&state).unwrap();
     let r = c.recover(std::slice::from_ref(&h)).await.unwrap();
     assert!(r.running.is_empty(), "{r:?}");
     assert_eq!(r.gone[0].1.reason, TerminationReason::Unknown);
     let pid = h.pid.unwrap() as i32;
     c.destroy(&id).await.unwrap();
-    assert!(alive(pid), "destroy killed a process whose start time did not match");
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    assert!(
+        alive(pid),
+        "destroy killed a process whose start time did not match"
+    );
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
 }
 
 #[tokio::test]
@@ -189,7 +258,11 @@ async fn recovered_container_reports_its_exit_status_file() {
     let r = c.recover(std::slice::from_ref(&h)).await.unwrap();
     assert_eq!(r.running.len(), 1, "{r:?}");
     let t = c.wait(&id).await.unwrap();
-    assert_eq!((t.reason, t.status), (TerminationReason::Exited, Some(7)), "{t:?}");
+    assert_eq!(
+        (t.reason, t.status),
+        (TerminationReason::Exited, Some(7)),
+        "{t:?}"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +296,9 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
 }
 
 fn pgid(pid: i32) -> i32 {
-    nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map(|p| p.as_raw()).unwrap_or(-1)
+    nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))
+        .map(|p| p.as_raw())
+        .unwrap_or(-1)
 }
 
 fn posix_record(state: &Path, id: &ContainerId) -> std::path::PathBuf {
@@ -238,4 +313,35 @@ async fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("condition not met within 5 s");
+}
+
+#[tokio::test]
+async fn destroy_after_exit_kills_leftovers_and_keeps_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = recovered(&dir.path().join("state")).await;
+    let sandbox = dir.path().join("s");
+    let id = ContainerId::new("leftover");
+    launch(
+        &c,
+        &id,
+        shell("sleep 1000 & echo $! > left.pid; exit 5", &sandbox),
+    )
+    .await;
+    let t = c.wait(&id).await.unwrap();
+    assert_eq!(t.status, Some(5));
+    let left: i32 = std::fs::read_to_string(sandbox.join("left.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        alive(left),
+        "the background child should outlive the main process"
+    );
+    assert_eq!(c.usage(&id).await.unwrap().processes, 1);
+    assert_eq!(c.destroy(&id).await.unwrap(), t);
+    assert!(
+        !alive(left),
+        "destroy left the background child {left} running"
+    );
 }

@@ -50,7 +50,10 @@ pub(crate) async fn kill_session(
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            let pids: Vec<String> = members.iter().map(|m| format!("{} ({})", m.pid, m.state)).collect();
+            let pids: Vec<String> = members
+                .iter()
+                .map(|m| format!("{} ({})", m.pid, m.state))
+                .collect();
             return Err(ContainerizerError::DestroyFailed {
                 id: id.clone(),
                 message: format!(
@@ -86,30 +89,34 @@ pub(crate) fn usage(
         Some(leader) => scan(procfs, leader)?,
         None => Vec::new(),
     };
-    Ok(sum(&members, proc::clock_ticks_per_sec(), proc::page_size()))
+    Ok(sum(
+        &members,
+        proc::clock_ticks_per_sec(),
+        proc::page_size(),
+    ))
 }
 
 /// Sums the usage of `members`. Posix enforces no limit, so limits are `None`, and it
 /// cannot tell page cache, so that is `None` too. Shared pages count once per process.
 pub(crate) fn sum(members: &[ProcStat], ticks_per_sec: u64, page_size: u64) -> ResourceStatistics {
     let ticks = ticks_per_sec.max(1) as f64;
-    let (utime, stime) = members
-        .iter()
-        .fold((0u64, 0u64), |(u, s), m| (u.saturating_add(m.utime), s.saturating_add(m.stime)));
+    let (utime, stime) = members.iter().fold((0u64, 0u64), |(u, s), m| {
+        (u.saturating_add(m.utime), s.saturating_add(m.stime))
+    });
     ResourceStatistics {
         timestamp: SystemTime::now(),
         cpus_user_time_secs: utime as f64 / ticks,
         cpus_system_time_secs: stime as f64 / ticks,
         cpus_limit: None,
-        mem_rss_bytes: members
-            .iter()
-            .fold(0u64, |acc, m| acc.saturating_add(m.rss_pages.saturating_mul(page_size))),
+        mem_rss_bytes: members.iter().fold(0u64, |acc, m| {
+            acc.saturating_add(m.rss_pages.saturating_mul(page_size))
+        }),
         mem_cache_bytes: None,
         mem_limit_bytes: None,
         processes: u32::try_from(members.len()).unwrap_or(u32::MAX),
-        threads: members
-            .iter()
-            .fold(0u32, |acc, m| acc.saturating_add(u32::try_from(m.num_threads).unwrap_or(u32::MAX))),
+        threads: members.iter().fold(0u32, |acc, m| {
+            acc.saturating_add(u32::try_from(m.num_threads).unwrap_or(u32::MAX))
+        }),
     }
 }
 

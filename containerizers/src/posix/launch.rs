@@ -45,7 +45,9 @@ struct Credentials {
     groups: Vec<Gid>,
 }
 
-fn resolve_user(id: &ContainerId, name: &str) -> Result<Credentials, ContainerizerError> {
+/// Credentials to switch to for user `name`; `None` if the agent already runs as that
+/// user (no switch needed, works without root).
+fn resolve_user(id: &ContainerId, name: &str) -> Result<Option<Credentials>, ContainerizerError> {
     let failed = |message: String| ContainerizerError::LaunchFailed {
         id: id.clone(),
         message,
@@ -53,14 +55,24 @@ fn resolve_user(id: &ContainerId, name: &str) -> Result<Credentials, Containeriz
     let user = User::from_name(name)
         .map_err(|e| failed(format!("cannot look up user `{name}`: {e}")))?
         .ok_or_else(|| failed(format!("user `{name}` does not exist")))?;
-    let cname = CString::new(name).map_err(|_| failed(format!("user name `{name}` contains NUL")))?;
+    let me = Uid::effective();
+    if user.uid == me {
+        return Ok(None);
+    }
+    if !me.is_root() {
+        return Err(failed(format!(
+            "running as user `{name}` needs the agent to run as root (it runs as uid {me})"
+        )));
+    }
+    let cname =
+        CString::new(name).map_err(|_| failed(format!("user name `{name}` contains NUL")))?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid)
         .map_err(|e| failed(format!("cannot list the groups of user `{name}`: {e}")))?;
-    Ok(Credentials {
+    Ok(Some(Credentials {
         uid: user.uid,
         gid: user.gid,
         groups,
-    })
+    }))
 }
 
 fn open_append(path: &Path) -> Result<File, ContainerizerError> {
@@ -82,7 +94,7 @@ pub(crate) fn spawn(
     let stdout = open_append(&config.stdout_path())?;
     let mut stderr = open_append(&config.stderr_path())?;
     let credentials = match &config.user {
-        Some(name) => Some(resolve_user(id, name)?),
+        Some(name) => resolve_user(id, name)?,
         None => None,
     };
 
@@ -164,7 +176,10 @@ pub(crate) fn termination_of(status: ExitStatus, destroying: bool) -> Terminatio
                 .map(|s| s.as_str())
                 .unwrap_or("unknown signal");
             if destroying {
-                Termination::killed(Some(sig), format!("destroyed: killed by signal {sig} ({name})"))
+                Termination::killed(
+                    Some(sig),
+                    format!("destroyed: killed by signal {sig} ({name})"),
+                )
             } else {
                 Termination {
                     status: None,

@@ -6,6 +6,7 @@
 //!                 │                                      <runtime_dir>/<id>.json
 //!                 ▼
 //!            reaper task: child.wait() ─▶ Termination ─▶ record + watch channel ─▶ wait()
+//!            (exit.rs; re-attached containers: a pidfd watcher task instead)
 //!   destroy ─▶ SIGKILL process group + every /proc member of the session (kill.rs)
 //!   recover ─▶ known handles: re-attach by pid + start time (pidfd watch), or "gone";
 //!              records not known: orphans, killed (recover.rs)
@@ -26,12 +27,13 @@
 //! Containers outlive the containerizer: dropping it stops watching them (as an agent
 //! crash would) and a new instance with the same runtime directory recovers them.
 
+mod exit;
 mod kill;
 mod launch;
 mod record;
 mod recover;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,7 +44,7 @@ use tokio::task::AbortHandle;
 
 use crate::config::{ContainerConfig, Limits};
 use crate::error::ContainerizerError;
-use crate::proc::{ExitWatch, ProcFs, ProcessIdentity};
+use crate::proc::{ProcFs, ProcessIdentity};
 use crate::tombstones::Tombstones;
 use crate::types::{
     ContainerHandle, ContainerId, LaunchResult, Recovered, ResourceStatistics, Termination,
@@ -115,8 +117,9 @@ impl PosixContainerizer {
     /// agent restarts.
     pub fn new(runtime_dir: impl Into<PathBuf>) -> Result<Self, ContainerizerError> {
         let runtime_dir = runtime_dir.into();
-        std::fs::create_dir_all(&runtime_dir)
-            .map_err(|e| ContainerizerError::io("cannot create runtime directory", &runtime_dir, e))?;
+        std::fs::create_dir_all(&runtime_dir).map_err(|e| {
+            ContainerizerError::io("cannot create runtime directory", &runtime_dir, e)
+        })?;
         let procfs = ProcFs::host();
         let boot_id = procfs
             .boot_id()
@@ -152,7 +155,11 @@ impl PosixContainerizer {
         }
     }
 
-    async fn lookup(&self, id: &ContainerId, operation: &'static str) -> Result<Lookup, ContainerizerError> {
+    async fn lookup(
+        &self,
+        id: &ContainerId,
+        operation: &'static str,
+    ) -> Result<Lookup, ContainerizerError> {
         self.check_recovered(operation)?;
         loop {
             {
@@ -212,111 +219,27 @@ impl PosixContainerizer {
         }
     }
 
-    /// Spawns the process, records it, and starts its reaper.
-    fn start(&self, id: &ContainerId, config: &ContainerConfig) -> Result<Arc<Entry>, ContainerizerError> {
-        let launch::Spawned { mut child, leader } = launch::spawn(id, config, &self.procfs)?;
-        let handle = ContainerHandle {
-            id: id.clone(),
-            pid: u32::try_from(leader.pid).ok(),
-            containerizer: NAME.to_owned(),
-            sandbox: config.sandbox.clone(),
-            extra: BTreeMap::from([
-                (EXTRA_START_TIME.to_owned(), leader.start_time.to_string()),
-                (EXTRA_BOOT_ID.to_owned(), self.boot_id.clone()),
-            ]),
-        };
-        let rec = record::Record {
-            handle: handle.clone(),
-            termination: None,
-        };
-        if let Err(e) = record::write(&self.runtime_dir, &rec) {
-            // Without a record the container could leak past a restart: undo.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(leader.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            tokio::spawn(async move {
-                let _ = child.wait().await;
-            });
-            return Err(ContainerizerError::io(
-                "cannot write container record",
-                record::path(&self.runtime_dir, id),
-                e,
-            ));
-        }
-        let (tx, rx) = watch::channel(None);
-        let destroying = Arc::new(AtomicBool::new(false));
-        let flag = destroying.clone();
-        let dir = self.runtime_dir.clone();
-        let task = tokio::spawn(async move {
-            let termination = match child.wait().await {
-                Ok(status) => launch::termination_of(status, flag.load(Ordering::Acquire)),
-                Err(e) => Termination::unknown(format!("cannot wait for the main process: {e}")),
-            };
-            finish(&dir, rec.handle, termination, &tx);
-        });
-        Ok(Arc::new(Entry {
-            handle,
-            leader: Some(leader),
-            exit: rx,
-            destroying,
-            watcher: Some(task.abort_handle()),
-        }))
-    }
-
-    /// An entry for a container found at recovery: either watch its running main
-    /// process, or it has already ended with `ended`.
-    fn attach(
-        &self,
-        handle: ContainerHandle,
-        leader: Option<ProcessIdentity>,
-        running: Result<ExitWatch, Termination>,
-    ) -> Arc<Entry> {
-        let destroying = Arc::new(AtomicBool::new(false));
-        let (exit, watcher) = match running {
-            Err(ended) => (watch::channel(Some(ended)).1, None),
-            Ok(watch) => {
-                let (tx, rx) = watch::channel(None);
-                let flag = destroying.clone();
-                let dir = self.runtime_dir.clone();
-                let handle = handle.clone();
-                let task = tokio::spawn(async move {
-                    watch.exited().await;
-                    let termination = if flag.load(Ordering::Acquire) {
-                        Termination::killed(None, "destroyed (re-attached after an agent restart: signal unknown)")
-                    } else {
-                        record::exit_status_from_sandbox(&handle.sandbox).unwrap_or_else(|| {
-                            Termination::unknown(
-                                "the main process exited; it was re-attached after an agent \
-                                 restart, so its exit status is unknown",
-                            )
-                        })
-                    };
-                    finish(&dir, handle, termination, &tx);
-                });
-                (rx, Some(task.abort_handle()))
-            }
-        };
-        Arc::new(Entry {
-            handle,
-            leader,
-            exit,
-            destroying,
-            watcher,
-        })
-    }
-
     /// Kills what is left of `entry`, waits for its main process, forgets it.
-    async fn destroy_entry(&self, id: &ContainerId, entry: Arc<Entry>) -> Result<Termination, ContainerizerError> {
+    async fn destroy_entry(
+        &self,
+        id: &ContainerId,
+        entry: Arc<Entry>,
+    ) -> Result<Termination, ContainerizerError> {
         entry.destroying.store(true, Ordering::Release);
         if let Some(leader) = entry.leader {
             kill::kill_session(&self.procfs, leader, id).await?;
         }
-        let termination = tokio::time::timeout(EXIT_AFTER_KILL_TIMEOUT, exit_of(&entry))
+        let termination = tokio::time::timeout(EXIT_AFTER_KILL_TIMEOUT, exit::exit_of(&entry))
             .await
-            .unwrap_or_else(|_| Termination::killed(None, "destroyed; the main process's exit was not observed"));
+            .unwrap_or_else(|_| {
+                Termination::killed(None, "destroyed; the main process's exit was not observed")
+            });
         record::remove(&self.runtime_dir, id).map_err(|e| {
-            ContainerizerError::io("cannot remove container record", record::path(&self.runtime_dir, id), e)
+            ContainerizerError::io(
+                "cannot remove container record",
+                record::path(&self.runtime_dir, id),
+                e,
+            )
         })?;
         let mut table = self.lock();
         if matches!(table.live.get(id), Some(Slot::Known(e)) if Arc::ptr_eq(e, &entry)) {
@@ -340,28 +263,6 @@ impl Drop for PosixContainerizer {
     }
 }
 
-/// Records `termination` for the container and tells waiters.
-fn finish(dir: &Path, handle: ContainerHandle, termination: Termination, tx: &watch::Sender<Option<Termination>>) {
-    let rec = record::Record {
-        handle,
-        termination: Some(termination.clone()),
-    };
-    if let Err(e) = record::write(dir, &rec) {
-        tracing::warn!(container = %rec.handle.id, error = %e, "posix: cannot record termination");
-    }
-    tx.send_replace(Some(termination));
-}
-
-/// Waits until the main process of `entry` has exited.
-async fn exit_of(entry: &Entry) -> Termination {
-    let mut rx = entry.exit.clone();
-    let ended = match rx.wait_for(Option::is_some).await {
-        Ok(t) => t.clone(),
-        Err(_) => None,
-    };
-    ended.unwrap_or_else(|| Termination::unknown("the containerizer stopped watching the main process"))
-}
-
 fn not_found(id: &ContainerId) -> ContainerizerError {
     ContainerizerError::NotFound {
         id: id.clone(),
@@ -372,7 +273,9 @@ fn not_found(id: &ContainerId) -> ContainerizerError {
 /// Why posix cannot run `config`, if it cannot.
 fn unsupported(config: &ContainerConfig) -> Option<String> {
     if let Some(name) = config.kind.containerizer.as_deref().filter(|n| *n != NAME) {
-        return Some(format!("posix: the config asks for the `{name}` containerizer"));
+        return Some(format!(
+            "posix: the config asks for the `{name}` containerizer"
+        ));
     }
     if config.mock.is_some() {
         return Some("posix: the config is a mock (it has a MockSpec)".into());
@@ -391,7 +294,10 @@ impl Containerizer for PosixContainerizer {
         NAME
     }
 
-    fn recover<'a>(&'a self, known: &'a [ContainerHandle]) -> BoxFuture<'a, Result<Recovered, ContainerizerError>> {
+    fn recover<'a>(
+        &'a self,
+        known: &'a [ContainerHandle],
+    ) -> BoxFuture<'a, Result<Recovered, ContainerizerError>> {
         Box::pin(self.recover_containers(known))
     }
 
@@ -403,16 +309,22 @@ impl Containerizer for PosixContainerizer {
         Box::pin(self.launch_container(id, config))
     }
 
-    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
+    fn wait<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
         Box::pin(async move {
             match self.lookup(id, "wait").await? {
-                Lookup::Live(entry) => Ok(exit_of(&entry).await),
+                Lookup::Live(entry) => Ok(exit::exit_of(&entry).await),
                 Lookup::Dead(t) => Ok(t),
             }
         })
     }
 
-    fn destroy<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
+    fn destroy<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
         Box::pin(async move {
             match self.lookup(id, "destroy").await? {
                 Lookup::Live(entry) => self.destroy_entry(id, entry).await,
@@ -421,7 +333,11 @@ impl Containerizer for PosixContainerizer {
         })
     }
 
-    fn update<'a>(&'a self, id: &'a ContainerId, _limits: Limits) -> BoxFuture<'a, Result<(), ContainerizerError>> {
+    fn update<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        _limits: Limits,
+    ) -> BoxFuture<'a, Result<(), ContainerizerError>> {
         Box::pin(async move {
             match self.lookup(id, "update").await? {
                 Lookup::Live(_) => Ok(()),
@@ -430,7 +346,10 @@ impl Containerizer for PosixContainerizer {
         })
     }
 
-    fn usage<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ResourceStatistics, ContainerizerError>> {
+    fn usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ResourceStatistics, ContainerizerError>> {
         Box::pin(async move {
             match self.lookup(id, "usage").await? {
                 Lookup::Live(entry) => kill::usage(&self.procfs, entry.leader),

@@ -38,7 +38,9 @@ pub(crate) fn exit_status_from_sandbox(sandbox: &Path) -> Option<Termination> {
         status: Some(code),
         signal: None,
         reason: TerminationReason::Exited,
-        message: format!("exited with status {code} (as written by the container to {EXIT_STATUS_FILE})"),
+        message: format!(
+            "exited with status {code} (as written by the container to {EXIT_STATUS_FILE})"
+        ),
     })
 }
 
@@ -89,7 +91,10 @@ pub(crate) fn read_all(dir: &Path) -> io::Result<Vec<Found>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.ends_with(".json.tmp") {
             // A launch or update interrupted mid-write; the rename never happened.
             let _ = std::fs::remove_file(&path);
@@ -128,14 +133,21 @@ mod tests {
     #[test]
     fn write_read_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let rec = Record { handle: handle("c1"), termination: Some(Termination::exited(3)) };
+        let rec = Record {
+            handle: handle("c1"),
+            termination: Some(Termination::exited(3)),
+        };
         write(dir.path(), &rec).unwrap();
         std::fs::write(dir.path().join("junk.json"), "{").unwrap();
         std::fs::write(dir.path().join("c2.json.tmp"), "{").unwrap();
         let found = read_all(dir.path()).unwrap();
         assert_eq!(found.len(), 2);
-        assert!(found.iter().any(|f| matches!(f, Found::Record(r) if *r == rec)));
-        assert!(found.iter().any(|f| matches!(f, Found::Bad(p, _) if p.ends_with("junk.json"))));
+        assert!(found
+            .iter()
+            .any(|f| matches!(f, Found::Record(r) if *r == rec)));
+        assert!(found
+            .iter()
+            .any(|f| matches!(f, Found::Bad(p, _) if p.ends_with("junk.json"))));
         assert!(!dir.path().join("c2.json.tmp").exists());
         remove(dir.path(), &ContainerId::new("c1")).unwrap();
         remove(dir.path(), &ContainerId::new("c1")).unwrap();

@@ -34,7 +34,11 @@ impl PosixContainerizer {
         if *boot_id != self.boot_id {
             return Identity::OtherBoot;
         }
-        let Some(pid) = handle.pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0) else {
+        let Some(pid) = handle
+            .pid
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p > 0)
+        else {
             return Identity::Invalid("the handle has no valid pid".into());
         };
         match handle.extra.get(EXTRA_START_TIME).map(|s| s.parse::<u64>()) {
@@ -44,7 +48,10 @@ impl PosixContainerizer {
     }
 
     /// See [`Containerizer::recover`](crate::Containerizer::recover) and the module doc.
-    pub(super) async fn recover_containers(&self, known: &[ContainerHandle]) -> Result<Recovered, ContainerizerError> {
+    pub(super) async fn recover_containers(
+        &self,
+        known: &[ContainerHandle],
+    ) -> Result<Recovered, ContainerizerError> {
         let dir = &self.runtime_dir;
         let mut records = HashMap::new();
         for found in record::read_all(dir)
@@ -79,13 +86,24 @@ impl PosixContainerizer {
                 (Identity::Current(leader), Some(ended)) => (Some(leader), Err(ended)),
                 (Identity::Current(leader), None) => match ExitWatch::open(&self.procfs, leader) {
                     Some(watch) => (Some(leader), Ok(watch)),
-                    None => (Some(leader), Err(gone_termination(handle, "it was not running at recovery"))),
+                    None => (
+                        Some(leader),
+                        Err(gone_termination(handle, "it was not running at recovery")),
+                    ),
                 },
                 (_, Some(ended)) => (None, Err(ended)),
-                (Identity::OtherBoot, None) => (None, Err(Termination::unknown("the host rebooted since the launch"))),
+                (Identity::OtherBoot, None) => (
+                    None,
+                    Err(Termination::unknown("the host rebooted since the launch")),
+                ),
                 (Identity::Invalid(why), None) => {
                     tracing::warn!(container = %handle.id, %why, "posix: cannot identify container");
-                    (None, Err(Termination::unknown(format!("cannot identify its process: {why}"))))
+                    (
+                        None,
+                        Err(Termination::unknown(format!(
+                            "cannot identify its process: {why}"
+                        ))),
+                    )
                 }
             };
             let termination = state.as_ref().err().cloned();
@@ -94,14 +112,20 @@ impl PosixContainerizer {
                 termination: termination.clone(),
             };
             record::write(dir, &rec).map_err(|e| {
-                ContainerizerError::io("cannot write container record", record::path(dir, &handle.id), e)
+                ContainerizerError::io(
+                    "cannot write container record",
+                    record::path(dir, &handle.id),
+                    e,
+                )
             })?;
             match termination {
                 Some(t) => out.gone.push((handle.id.clone(), t)),
                 None => out.running.push(handle.clone()),
             }
             let entry = self.attach(handle.clone(), leader, state);
-            self.lock().live.insert(handle.id.clone(), Slot::Known(entry));
+            self.lock()
+                .live
+                .insert(handle.id.clone(), Slot::Known(entry));
         }
 
         // Records nobody knows: launched here, never checkpointed by the agent.
@@ -109,8 +133,9 @@ impl PosixContainerizer {
             if let Identity::Current(leader) = self.identify(&rec.handle) {
                 kill::kill_session(&self.procfs, leader, &id).await?;
             }
-            record::remove(dir, &id)
-                .map_err(|e| ContainerizerError::io("cannot remove container record", record::path(dir, &id), e))?;
+            record::remove(dir, &id).map_err(|e| {
+                ContainerizerError::io("cannot remove container record", record::path(dir, &id), e)
+            })?;
             out.orphans_destroyed.push(id);
         }
         // Containers of this instance the agent no longer knows (recover called again).
@@ -129,13 +154,17 @@ impl PosixContainerizer {
             out.orphans_destroyed.push(id);
         }
 
-        self.recovered.store(true, std::sync::atomic::Ordering::Release);
+        self.recovered
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(out)
     }
 }
 
 /// How a container whose process is gone ended, as far as can be told.
 fn gone_termination(handle: &ContainerHandle, why: &str) -> Termination {
-    record::exit_status_from_sandbox(&handle.sandbox)
-        .unwrap_or_else(|| Termination::unknown(format!("the main process is gone: {why}; its exit status is unknown")))
+    record::exit_status_from_sandbox(&handle.sandbox).unwrap_or_else(|| {
+        Termination::unknown(format!(
+            "the main process is gone: {why}; its exit status is unknown"
+        ))
+    })
 }

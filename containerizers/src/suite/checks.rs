@@ -3,7 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{destroyed, ensure, express, launched, read, setup, verdict, waited, within, Build, Checked, Outcome, Target, Workload};
+use super::{
+    destroyed, ensure, express, launched, read, setup, verdict, waited, within, Build, Checked,
+    Outcome, Target, Workload,
+};
 use crate::error::ContainerizerError;
 use crate::types::{ContainerId, LaunchResult, TerminationReason};
 use crate::{Containerizer, Limits};
@@ -34,11 +37,16 @@ async fn check_exit_codes<B: Build>(t: &Target<B>) -> Checked {
         launched(&c, &id, config).await?;
         let term = waited(&c, &id).await?;
         ensure!(
-            term.status == Some(code) && term.signal.is_none() && term.reason == TerminationReason::Exited,
+            term.status == Some(code)
+                && term.signal.is_none()
+                && term.reason == TerminationReason::Exited,
             "exit {code}: expected status {code}, reason Exited, no signal; got {term:?}"
         );
         let again = destroyed(&c, &id).await?;
-        ensure!(again == term, "destroy after exit {code} returned {again:?}, wait returned {term:?}");
+        ensure!(
+            again == term,
+            "destroy after exit {code} returned {again:?}, wait returned {term:?}"
+        );
     }
     Ok(Outcome::Passed)
 }
@@ -64,7 +72,10 @@ async fn check_env_and_working_dir<B: Build>(t: &Target<B>) -> Checked {
     let term = waited(&c, &id).await?;
     ensure!(term.status == Some(0), "expected exit 0, got {term:?}");
     let written = read(&sandbox.join("env-value"))?;
-    ensure!(written == value, "the process saw DROVER_SUITE_VAR={written:?}, expected {value:?}");
+    ensure!(
+        written == value,
+        "the process saw DROVER_SUITE_VAR={written:?}, expected {value:?}"
+    );
     destroyed(&c, &id).await?;
     Ok(Outcome::Passed)
 }
@@ -82,15 +93,25 @@ async fn check_stdout_stderr<B: Build>(t: &Target<B>) -> Checked {
     };
     let config = config_or_skip!(express(t, &scratch, "output", &workload));
     let (out_path, err_path) = (config.stdout_path(), config.stderr_path());
-    std::fs::write(&out_path, "earlier\n").map_err(|e| format!("cannot prepare stdout file: {e}"))?;
+    std::fs::write(&out_path, "earlier\n")
+        .map_err(|e| format!("cannot prepare stdout file: {e}"))?;
     let id = ContainerId::new("output");
     launched(&c, &id, config).await?;
     let term = waited(&c, &id).await?;
     ensure!(term.status == Some(0), "expected exit 0, got {term:?}");
     let (out, err) = (read(&out_path)?, read(&err_path)?);
-    ensure!(out.starts_with("earlier\n"), "stdout was truncated instead of appended to: {out:?}");
-    ensure!(out.contains("drover-suite-out\n") && !out.contains("drover-suite-err"), "stdout file holds {out:?}");
-    ensure!(err.contains("drover-suite-err\n") && !err.contains("drover-suite-out"), "stderr file holds {err:?}");
+    ensure!(
+        out.starts_with("earlier\n"),
+        "stdout was truncated instead of appended to: {out:?}"
+    );
+    ensure!(
+        out.contains("drover-suite-out\n") && !out.contains("drover-suite-err"),
+        "stdout file holds {out:?}"
+    );
+    ensure!(
+        err.contains("drover-suite-err\n") && !err.contains("drover-suite-out"),
+        "stderr file holds {err:?}"
+    );
     destroyed(&c, &id).await?;
     Ok(Outcome::Passed)
 }
@@ -104,13 +125,18 @@ pub async fn nonexistent_command<B: Build>(t: &Target<B>) -> Outcome {
 async fn check_nonexistent_command<B: Build>(t: &Target<B>) -> Checked {
     let (scratch, c) = setup(t).await?;
     let program = "drover-suite-no-such-command";
-    let workload = Workload::Nonexistent { program: program.into() };
+    let workload = Workload::Nonexistent {
+        program: program.into(),
+    };
     let config = config_or_skip!(express(t, &scratch, "nonexistent", &workload));
     let id = ContainerId::new("nonexistent");
     let fast = Duration::from_secs(5);
     let started = tokio::time::Instant::now();
     match within("launch", c.launch(&id, config)).await? {
-        Err(e) => ensure!(e.to_string().contains(program), "the launch error does not name `{program}`: {e}"),
+        Err(e) => ensure!(
+            e.to_string().contains(program),
+            "the launch error does not name `{program}`: {e}"
+        ),
         Ok(LaunchResult::Launched(_)) => {
             let term = waited(&c, &id).await?;
             ensure!(
@@ -118,9 +144,15 @@ async fn check_nonexistent_command<B: Build>(t: &Target<B>) -> Checked {
                 "expected reason LaunchFailed and a message naming `{program}`, got {term:?}"
             );
         }
-        Ok(LaunchResult::NotSupported { reason }) => return Err(format!("launch answered NotSupported: {reason}")),
+        Ok(LaunchResult::NotSupported { reason }) => {
+            return Err(format!("launch answered NotSupported: {reason}"))
+        }
     }
-    ensure!(started.elapsed() < fast, "failing took {:?}, more than {fast:?}", started.elapsed());
+    ensure!(
+        started.elapsed() < fast,
+        "failing took {:?}, more than {fast:?}",
+        started.elapsed()
+    );
     Ok(Outcome::Passed)
 }
 
@@ -134,12 +166,20 @@ async fn check_unknown_container<B: Build>(t: &Target<B>) -> Checked {
     let id = ContainerId::new("drover-suite-unknown");
     let not_found = |what: &str, r: Result<(), ContainerizerError>| match r {
         Err(ContainerizerError::NotFound { .. }) => Ok(()),
-        other => Err(format!("{what} of an unknown container: expected NotFound, got {other:?}")),
+        other => Err(format!(
+            "{what} of an unknown container: expected NotFound, got {other:?}"
+        )),
     };
     not_found("wait", within("wait", c.wait(&id)).await?.map(drop))?;
-    not_found("destroy", within("destroy", c.destroy(&id)).await?.map(drop))?;
+    not_found(
+        "destroy",
+        within("destroy", c.destroy(&id)).await?.map(drop),
+    )?;
     not_found("usage", within("usage", c.usage(&id)).await?.map(drop))?;
-    not_found("update", within("update", c.update(&id, Limits::default())).await?)?;
+    not_found(
+        "update",
+        within("update", c.update(&id, Limits::default())).await?,
+    )?;
     Ok(Outcome::Passed)
 }
 
@@ -160,11 +200,16 @@ async fn check_duplicate_id<B: Build>(t: &Target<B>) -> Checked {
         Err(ContainerizerError::AlreadyExists { .. }) => {}
         other => {
             let _ = c.destroy(&id).await;
-            return Err(format!("second launch of a running id: expected AlreadyExists, got {other:?}"));
+            return Err(format!(
+                "second launch of a running id: expected AlreadyExists, got {other:?}"
+            ));
         }
     }
     let term = destroyed(&c, &id).await?;
-    ensure!(term.reason == TerminationReason::Killed, "the first container was not running any more: {term:?}");
+    ensure!(
+        term.reason == TerminationReason::Killed,
+        "the first container was not running any more: {term:?}"
+    );
     Ok(Outcome::Passed)
 }
 
@@ -176,21 +221,52 @@ pub async fn usage_and_update<B: Build>(t: &Target<B>) -> Outcome {
 
 async fn check_usage_and_update<B: Build>(t: &Target<B>) -> Checked {
     let (scratch, c) = setup(t).await?;
-    let config = config_or_skip!(express(t, &scratch, "usage", &Workload::Sleep(Duration::from_secs(60))));
-    let runs_processes = (t.express)(&Workload::TreeIgnoringTerm { file: "x".into() }, &config.sandbox).is_some();
+    let config = config_or_skip!(express(
+        t,
+        &scratch,
+        "usage",
+        &Workload::Sleep(Duration::from_secs(60))
+    ));
+    let runs_processes = (t.express)(
+        &Workload::TreeIgnoringTerm { file: "x".into() },
+        &config.sandbox,
+    )
+    .is_some();
     let id = ContainerId::new("usage");
     launched(&c, &id, config).await?;
     let before = SystemTime::now() - Duration::from_secs(1);
-    let stats = within("usage", c.usage(&id)).await?.map_err(|e| format!("usage: {e}"))?;
-    ensure!(stats.timestamp >= before, "usage timestamp {:?} is in the past", stats.timestamp);
-    ensure!(!runs_processes || stats.processes >= 1, "usage counts {} processes", stats.processes);
-    let limits = Limits { cpus: 0.5, mem_bytes: 64 << 20, pids: Some(100) };
-    within("update", c.update(&id, limits)).await?.map_err(|e| format!("update: {e}"))?;
+    let stats = within("usage", c.usage(&id))
+        .await?
+        .map_err(|e| format!("usage: {e}"))?;
+    ensure!(
+        stats.timestamp >= before,
+        "usage timestamp {:?} is in the past",
+        stats.timestamp
+    );
+    ensure!(
+        !runs_processes || stats.processes >= 1,
+        "usage counts {} processes",
+        stats.processes
+    );
+    let limits = Limits {
+        cpus: 0.5,
+        mem_bytes: 64 << 20,
+        pids: Some(100),
+    };
+    within("update", c.update(&id, limits))
+        .await?
+        .map_err(|e| format!("update: {e}"))?;
     destroyed(&c, &id).await?;
     let usage_after = within("usage", c.usage(&id)).await?;
-    ensure!(matches!(usage_after, Err(ContainerizerError::NotFound { .. })), "usage after destroy: {usage_after:?}");
+    ensure!(
+        matches!(usage_after, Err(ContainerizerError::NotFound { .. })),
+        "usage after destroy: {usage_after:?}"
+    );
     let update_after = within("update", c.update(&id, limits)).await?;
-    ensure!(matches!(update_after, Err(ContainerizerError::NotFound { .. })), "update after destroy: {update_after:?}");
+    ensure!(
+        matches!(update_after, Err(ContainerizerError::NotFound { .. })),
+        "update after destroy: {update_after:?}"
+    );
     Ok(Outcome::Passed)
 }
 
@@ -205,13 +281,21 @@ pub async fn oom<B: Build>(t: &Target<B>) -> Outcome {
 
 async fn check_oom<B: Build>(t: &Target<B>) -> Checked {
     let (scratch, c) = setup(t).await?;
-    let mut config = config_or_skip!(express(t, &scratch, "oom", &Workload::AllocateMemory { bytes: 256 << 20 }));
+    let mut config = config_or_skip!(express(
+        t,
+        &scratch,
+        "oom",
+        &Workload::AllocateMemory { bytes: 256 << 20 }
+    ));
     config.limits.mem_bytes = 32 << 20;
     let id = ContainerId::new("oom");
     launched(&c, &id, config).await?;
     let term = waited(&c, &id).await?;
     destroyed(&c, &id).await?;
-    ensure!(term.reason == TerminationReason::Oom, "expected reason Oom, got {term:?}");
+    ensure!(
+        term.reason == TerminationReason::Oom,
+        "expected reason Oom, got {term:?}"
+    );
     Ok(Outcome::Passed)
 }
 
@@ -226,7 +310,12 @@ pub async fn cpu_shares<B: Build>(t: &Target<B>) -> Outcome {
 
 async fn check_cpu_shares<B: Build>(t: &Target<B>) -> Checked {
     let (scratch, c) = setup(t).await?;
-    let mut config = config_or_skip!(express(t, &scratch, "cpu", &Workload::Sleep(Duration::from_secs(60))));
+    let mut config = config_or_skip!(express(
+        t,
+        &scratch,
+        "cpu",
+        &Workload::Sleep(Duration::from_secs(60))
+    ));
     config.limits.cpus = 0.5;
     let id = ContainerId::new("cpu");
     launched(&c, &id, config).await?;
@@ -237,11 +326,28 @@ async fn check_cpu_shares<B: Build>(t: &Target<B>) -> Checked {
 
 async fn cpu_limit_follows<C: Containerizer>(c: &C, id: &ContainerId) -> Result<(), String> {
     let close = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() < 1e-6);
-    let stats = within("usage", c.usage(id)).await?.map_err(|e| format!("usage: {e}"))?;
-    ensure!(close(stats.cpus_limit, 0.5), "asked 0.5 CPUs at launch, usage reports {:?}", stats.cpus_limit);
-    let limits = Limits { cpus: 1.5, ..Limits::default() };
-    within("update", c.update(id, limits)).await?.map_err(|e| format!("update: {e}"))?;
-    let stats = within("usage", c.usage(id)).await?.map_err(|e| format!("usage: {e}"))?;
-    ensure!(close(stats.cpus_limit, 1.5), "updated to 1.5 CPUs, usage reports {:?}", stats.cpus_limit);
+    let stats = within("usage", c.usage(id))
+        .await?
+        .map_err(|e| format!("usage: {e}"))?;
+    ensure!(
+        close(stats.cpus_limit, 0.5),
+        "asked 0.5 CPUs at launch, usage reports {:?}",
+        stats.cpus_limit
+    );
+    let limits = Limits {
+        cpus: 1.5,
+        ..Limits::default()
+    };
+    within("update", c.update(id, limits))
+        .await?
+        .map_err(|e| format!("update: {e}"))?;
+    let stats = within("usage", c.usage(id))
+        .await?
+        .map_err(|e| format!("usage: {e}"))?;
+    ensure!(
+        close(stats.cpus_limit, 1.5),
+        "updated to 1.5 CPUs, usage reports {:?}",
+        stats.cpus_limit
+    );
     Ok(())
 }

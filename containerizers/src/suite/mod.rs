@@ -37,7 +37,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use checks::{cpu_shares, duplicate_id, env_and_working_dir, exit_codes, nonexistent_command, oom, stdout_stderr, unknown_container, usage_and_update};
+pub use checks::{
+    cpu_shares, duplicate_id, env_and_working_dir, exit_codes, nonexistent_command, oom,
+    stdout_stderr, unknown_container, usage_and_update,
+};
 pub use lifecycle::{destroy_process_tree, destroy_running, recover_after_restart};
 pub use workload::{Express, Workload};
 
@@ -135,7 +138,10 @@ impl Report {
     pub fn assert_passed(&self) {
         eprintln!("{self}");
         let failed = self.failed();
-        assert!(failed.is_empty(), "containerizer conformance checks failed: {failed:?}\n{self}");
+        assert!(
+            failed.is_empty(),
+            "containerizer conformance checks failed: {failed:?}\n{self}"
+        );
     }
 }
 
@@ -155,18 +161,40 @@ impl fmt::Display for Report {
 /// Runs every check, one after the other.
 pub async fn test_all<B: Build>(target: &Target<B>) -> Report {
     let mut report = Report::default();
-    report.results.push(("exit_codes", exit_codes(target).await));
-    report.results.push(("env_and_working_dir", env_and_working_dir(target).await));
-    report.results.push(("stdout_stderr", stdout_stderr(target).await));
-    report.results.push(("nonexistent_command", nonexistent_command(target).await));
-    report.results.push(("unknown_container", unknown_container(target).await));
-    report.results.push(("duplicate_id", duplicate_id(target).await));
-    report.results.push(("usage_and_update", usage_and_update(target).await));
-    report.results.push(("destroy_running", destroy_running(target).await));
-    report.results.push(("destroy_process_tree", destroy_process_tree(target).await));
-    report.results.push(("recover_after_restart", recover_after_restart(target).await));
+    report
+        .results
+        .push(("exit_codes", exit_codes(target).await));
+    report
+        .results
+        .push(("env_and_working_dir", env_and_working_dir(target).await));
+    report
+        .results
+        .push(("stdout_stderr", stdout_stderr(target).await));
+    report
+        .results
+        .push(("nonexistent_command", nonexistent_command(target).await));
+    report
+        .results
+        .push(("unknown_container", unknown_container(target).await));
+    report
+        .results
+        .push(("duplicate_id", duplicate_id(target).await));
+    report
+        .results
+        .push(("usage_and_update", usage_and_update(target).await));
+    report
+        .results
+        .push(("destroy_running", destroy_running(target).await));
+    report
+        .results
+        .push(("destroy_process_tree", destroy_process_tree(target).await));
+    report
+        .results
+        .push(("recover_after_restart", recover_after_restart(target).await));
     report.results.push(("oom", oom(target).await));
-    report.results.push(("cpu_shares", cpu_shares(target).await));
+    report
+        .results
+        .push(("cpu_shares", cpu_shares(target).await));
     report
 }
 
@@ -203,7 +231,8 @@ impl Scratch {
             .prefix("drover-suite-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        std::fs::create_dir(dir.path().join("state")).map_err(|e| format!("cannot create state dir: {e}"))?;
+        std::fs::create_dir(dir.path().join("state"))
+            .map_err(|e| format!("cannot create state dir: {e}"))?;
         Ok(Scratch { dir })
     }
 
@@ -214,7 +243,8 @@ impl Scratch {
     /// A new, empty sandbox (created, as the agent would).
     fn sandbox(&self, name: &str) -> Result<PathBuf, String> {
         let path = self.dir.path().join("sandboxes").join(name);
-        std::fs::create_dir_all(&path).map_err(|e| format!("cannot create sandbox {}: {e}", path.display()))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("cannot create sandbox {}: {e}", path.display()))?;
         Ok(path)
     }
 }
@@ -222,13 +252,23 @@ impl Scratch {
 /// A fresh scratch dir and a recovered containerizer using it.
 async fn setup<B: Build>(target: &Target<B>) -> Result<(Scratch, B::Output), String> {
     let scratch = Scratch::new()?;
-    let c = target.build.build(&scratch.state()).map_err(|e| format!("build: {e}"))?;
-    within("recover", c.recover(&[])).await?.map_err(|e| format!("recover: {e}"))?;
+    let c = target
+        .build
+        .build(&scratch.state())
+        .map_err(|e| format!("build: {e}"))?;
+    within("recover", c.recover(&[]))
+        .await?
+        .map_err(|e| format!("recover: {e}"))?;
     Ok((scratch, c))
 }
 
 /// The config for `workload` in a new sandbox `name`, or the reason to skip.
-fn express<B>(target: &Target<B>, scratch: &Scratch, name: &str, workload: &Workload) -> Result<Result<ContainerConfig, Outcome>, String> {
+fn express<B>(
+    target: &Target<B>,
+    scratch: &Scratch,
+    name: &str,
+    workload: &Workload,
+) -> Result<Result<ContainerConfig, Outcome>, String> {
     let sandbox = scratch.sandbox(name)?;
     Ok((target.express)(workload, &sandbox)
         .ok_or_else(|| Outcome::Skipped(format!("the containerizer cannot express {workload:?}"))))
@@ -240,20 +280,30 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> Res
         .map_err(|_| format!("{what}: no answer within {STEP:?}"))
 }
 
-async fn launched<C: Containerizer>(c: &C, id: &ContainerId, config: ContainerConfig) -> Result<ContainerHandle, String> {
+async fn launched<C: Containerizer>(
+    c: &C,
+    id: &ContainerId,
+    config: ContainerConfig,
+) -> Result<ContainerHandle, String> {
     match within("launch", c.launch(id, config)).await? {
         Ok(LaunchResult::Launched(handle)) => Ok(handle),
-        Ok(LaunchResult::NotSupported { reason }) => Err(format!("launch of {id}: NotSupported: {reason}")),
+        Ok(LaunchResult::NotSupported { reason }) => {
+            Err(format!("launch of {id}: NotSupported: {reason}"))
+        }
         Err(e) => Err(format!("launch of {id}: {e}")),
     }
 }
 
 async fn waited<C: Containerizer>(c: &C, id: &ContainerId) -> Result<Termination, String> {
-    within("wait", c.wait(id)).await?.map_err(|e| format!("wait for {id}: {e}"))
+    within("wait", c.wait(id))
+        .await?
+        .map_err(|e| format!("wait for {id}: {e}"))
 }
 
 async fn destroyed<C: Containerizer>(c: &C, id: &ContainerId) -> Result<Termination, String> {
-    within("destroy", c.destroy(id)).await?.map_err(|e| format!("destroy of {id}: {e}"))
+    within("destroy", c.destroy(id))
+        .await?
+        .map_err(|e| format!("destroy of {id}: {e}"))
 }
 
 fn read(path: &Path) -> Result<String, String> {

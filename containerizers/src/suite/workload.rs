@@ -89,11 +89,16 @@ impl Workload {
                 argv("sleep", &[&secs], sandbox)
             }
             Workload::Output { stdout, stderr } => shell(
-                format!("printf '%s\\n' {}; printf '%s\\n' {} >&2", quote(stdout), quote(stderr)),
+                format!(
+                    "printf '%s\\n' {}; printf '%s\\n' {} >&2",
+                    quote(stdout),
+                    quote(stderr)
+                ),
                 sandbox,
             ),
             Workload::EnvToFile { var, value, file } => {
-                let mut config = shell(format!("printf '%s' \"${var}\" > {}", quote(file)), sandbox);
+                let mut config =
+                    shell(format!("printf '%s' \"${var}\" > {}", quote(file)), sandbox);
                 config.env.push((var.clone(), value.clone()));
                 config
             }
@@ -101,7 +106,10 @@ impl Workload {
                 // SIG_IGN is inherited across fork and exec: all three ignore SIGTERM.
                 let beat = format!("while :; do echo beat >> {}; sleep 0.05; done", quote(file));
                 let child = format!("sh -c {} & wait", quote(&beat));
-                shell(format!("trap '' TERM; sh -c {} & wait", quote(&child)), sandbox)
+                shell(
+                    format!("trap '' TERM; sh -c {} & wait", quote(&child)),
+                    sandbox,
+                )
             }
             Workload::Nonexistent { program } => argv(program, &[], sandbox),
             Workload::AllocateMemory { bytes } => shell(
@@ -132,12 +140,14 @@ impl Workload {
                 ..MockSpec::default()
             },
             Workload::Nonexistent { program } => MockSpec {
-                start_error: Some(format!("cannot execute `{program}`: no such program (mock)")),
+                start_error: Some(format!(
+                    "cannot execute `{program}`: no such program (mock)"
+                )),
                 ..MockSpec::default()
             },
-            Workload::EnvToFile { .. } | Workload::TreeIgnoringTerm { .. } | Workload::AllocateMemory { .. } => {
-                return None
-            }
+            Workload::EnvToFile { .. }
+            | Workload::TreeIgnoringTerm { .. }
+            | Workload::AllocateMemory { .. } => return None,
         };
         Some(ContainerConfig::mock(spec, sandbox))
     }

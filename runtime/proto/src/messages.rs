@@ -249,6 +249,9 @@ pub struct TaskReport {
 }
 
 /// Master → agent.
+// Messages are decoded once and moved into their handler; boxing the large variants
+// would add an allocation per message for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum MasterToAgent {
     /// Answer to `Register`: the agent stores its new id (checkpoints it) and starts
@@ -409,6 +412,9 @@ pub enum ExecutorCall {
 }
 
 /// Agent → executor.
+// Messages are decoded once and moved into their handler; boxing the large variants
+// would add an allocation per message for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ExecutorEvent {
     /// Answer to `Subscribe`: the executor may now launch tasks it receives.

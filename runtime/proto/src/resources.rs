@@ -17,6 +17,9 @@
 //! - Sets hold strings.
 //! - A resource is unreserved (role `None`, written `name` or `name(*)`) or reserved to
 //!   a role (`name(role)`). A name has one value type across all roles.
+//!
+//! In hot loops prefer `contains`, `scalar`, `+=` and `-=`: they allocate nothing when
+//! only existing scalar entries change. `&a + &b` and `&a - &b` clone `a` (its `String`s).
 
 mod error;
 mod ops;

@@ -14,11 +14,11 @@
 //!   wait ─▶ sleep_until(ending.at) ─▶ ending.termination
 //! ```
 //!
-//! Recovery: the handle carries the spec and the wall-clock deadline, so a new mock
-//! instance given the handles re-attaches the containers whose deadline has not passed
-//! and reports the others gone with their simulated termination.
+//! Recovery (recover.rs): the handle carries the spec and the wall-clock deadline, so
+//! a new mock instance given the handles re-attaches the containers whose deadline has
+//! not passed and reports the others gone with their simulated termination.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +34,8 @@ use crate::types::{
     TerminationReason,
 };
 use crate::{BoxFuture, Containerizer};
+
+mod recover;
 
 /// Name of the mock containerizer, as recorded in its handles.
 pub const NAME: &str = "mock";
@@ -126,7 +128,13 @@ impl MockContainerizer {
         }
     }
 
-    fn insert(&self, id: ContainerId, ending: Ending, kill_after: Duration, limits: Limits) -> Result<(), ContainerizerError> {
+    fn insert(
+        &self,
+        id: ContainerId,
+        ending: Ending,
+        kill_after: Duration,
+        limits: Limits,
+    ) -> Result<(), ContainerizerError> {
         let mut state = self.lock();
         if state.live.contains_key(&id) {
             return Err(ContainerizerError::AlreadyExists { id });
@@ -134,11 +142,23 @@ impl MockContainerizer {
         state.next_generation += 1;
         let generation = state.next_generation;
         let (ending, _) = watch::channel(ending);
-        state.live.insert(id, Entry { ending, kill_after, limits, generation });
+        state.live.insert(
+            id,
+            Entry {
+                ending,
+                kill_after,
+                limits,
+                generation,
+            },
+        );
         Ok(())
     }
 
-    async fn launch_container(&self, id: &ContainerId, config: ContainerConfig) -> Result<LaunchResult, ContainerizerError> {
+    async fn launch_container(
+        &self,
+        id: &ContainerId,
+        config: ContainerConfig,
+    ) -> Result<LaunchResult, ContainerizerError> {
         self.check_recovered("launch")?;
         if let Some(name) = config.kind.containerizer.as_deref().filter(|n| *n != NAME) {
             let reason = format!("mock: the config asks for the `{name}` containerizer");
@@ -155,9 +175,15 @@ impl MockContainerizer {
             tokio::time::sleep(spec.start_delay).await;
         }
         if let Some(message) = spec.start_error.clone() {
-            return Err(ContainerizerError::LaunchFailed { id: id.clone(), message });
+            return Err(ContainerizerError::LaunchFailed {
+                id: id.clone(),
+                message,
+            });
         }
-        for (text, file) in [(&spec.stdout, crate::STDOUT_FILE), (&spec.stderr, crate::STDERR_FILE)] {
+        for (text, file) in [
+            (&spec.stdout, crate::STDOUT_FILE),
+            (&spec.stderr, crate::STDERR_FILE),
+        ] {
             if let Some(text) = text {
                 append(&config.sandbox, file, text).await?;
             }
@@ -168,22 +194,31 @@ impl MockContainerizer {
             .and_then(|d| d.duration_since(UNIX_EPOCH).ok())
             .filter(|_| run_for < FOREVER)
             .map_or_else(|| "never".to_owned(), |d| d.as_nanos().to_string());
-        let spec_json = serde_json::to_string(&spec).map_err(|e| ContainerizerError::InvalidConfig {
-            id: id.clone(),
-            message: format!("cannot encode the mock spec: {e}"),
-        })?;
+        let spec_json =
+            serde_json::to_string(&spec).map_err(|e| ContainerizerError::InvalidConfig {
+                id: id.clone(),
+                message: format!("cannot encode the mock spec: {e}"),
+            })?;
         let handle = ContainerHandle {
             id: id.clone(),
             pid: None,
             containerizer: NAME.to_owned(),
             sandbox: config.sandbox,
-            extra: BTreeMap::from([(EXTRA_SPEC.to_owned(), spec_json), (EXTRA_DEADLINE.to_owned(), deadline)]),
+            extra: BTreeMap::from([
+                (EXTRA_SPEC.to_owned(), spec_json),
+                (EXTRA_DEADLINE.to_owned(), deadline),
+            ]),
         };
         let ending = Ending {
             at: Instant::now() + run_for,
             termination: natural_termination(&spec),
         };
-        self.insert(id.clone(), ending, spec.kill_after.unwrap_or_default(), config.limits)?;
+        self.insert(
+            id.clone(),
+            ending,
+            spec.kill_after.unwrap_or_default(),
+            config.limits,
+        )?;
         Ok(LaunchResult::Launched(handle))
     }
 
@@ -236,7 +271,11 @@ impl MockContainerizer {
         };
         tokio::time::sleep_until(ending.at).await;
         let mut state = self.lock();
-        if state.live.get(id).is_some_and(|e| e.generation == generation) {
+        if state
+            .live
+            .get(id)
+            .is_some_and(|e| e.generation == generation)
+        {
             state.live.remove(id);
         }
         state.dead.insert(id.clone(), ending.termination.clone());
@@ -260,68 +299,13 @@ impl MockContainerizer {
             threads: u32::from(running),
         })
     }
-
-    fn recover_containers(&self, known: &[ContainerHandle]) -> Recovered {
-        let mut out = Recovered::default();
-        let mut known_ids = HashSet::new();
-        for handle in known.iter().filter(|h| h.containerizer == NAME) {
-            known_ids.insert(handle.id.clone());
-            let existing = self.lock().live.get(&handle.id).map(|e| e.ending.borrow().clone());
-            if let Some(ending) = existing {
-                if Instant::now() < ending.at {
-                    out.running.push(handle.clone());
-                } else {
-                    out.gone.push((handle.id.clone(), ending.termination));
-                }
-                continue;
-            }
-            match parse_handle(handle) {
-                Ok((spec, remaining)) => {
-                    let termination = natural_termination(&spec);
-                    let ending = Ending { at: Instant::now() + remaining, termination: termination.clone() };
-                    // Cannot collide: the id is not live (checked above).
-                    let _ = self.insert(handle.id.clone(), ending, spec.kill_after.unwrap_or_default(), Limits::default());
-                    if remaining.is_zero() {
-                        out.gone.push((handle.id.clone(), termination));
-                    } else {
-                        out.running.push(handle.clone());
-                    }
-                }
-                Err(why) => {
-                    let termination = Termination::unknown(format!("mock: unusable handle: {why}"));
-                    self.lock().dead.insert(handle.id.clone(), termination.clone());
-                    out.gone.push((handle.id.clone(), termination));
-                }
-            }
-        }
-        let mut state = self.lock();
-        let orphans: Vec<ContainerId> = state.live.keys().filter(|id| !known_ids.contains(*id)).cloned().collect();
-        for id in orphans {
-            state.live.remove(&id);
-            state.dead.insert(id.clone(), Termination::killed(Some(libc::SIGKILL), "mock: orphan destroyed at recovery"));
-            out.orphans_destroyed.push(id);
-        }
-        drop(state);
-        self.recovered.store(true, Ordering::Release);
-        out
-    }
 }
 
-/// The spec and the time left to run, from a mock handle.
-fn parse_handle(handle: &ContainerHandle) -> Result<(MockSpec, Duration), String> {
-    let spec_json = handle.extra.get(EXTRA_SPEC).ok_or(format!("no `{EXTRA_SPEC}`"))?;
-    let spec: MockSpec = serde_json::from_str(spec_json).map_err(|e| format!("bad `{EXTRA_SPEC}`: {e}"))?;
-    let deadline = handle.extra.get(EXTRA_DEADLINE).ok_or(format!("no `{EXTRA_DEADLINE}`"))?;
-    if deadline == "never" {
-        return Ok((spec, FOREVER));
-    }
-    let nanos: u128 = deadline.parse().map_err(|e| format!("bad `{EXTRA_DEADLINE}`: {e}"))?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-    let left = u64::try_from(nanos.saturating_sub(now)).unwrap_or(u64::MAX);
-    Ok((spec, Duration::from_nanos(left).min(FOREVER)))
-}
-
-async fn append(sandbox: &std::path::Path, file: &str, text: &str) -> Result<(), ContainerizerError> {
+async fn append(
+    sandbox: &std::path::Path,
+    file: &str,
+    text: &str,
+) -> Result<(), ContainerizerError> {
     use tokio::io::AsyncWriteExt;
     tokio::fs::create_dir_all(sandbox)
         .await
@@ -336,7 +320,9 @@ async fn append(sandbox: &std::path::Path, file: &str, text: &str) -> Result<(),
     f.write_all(text.as_bytes())
         .await
         .map_err(|e| ContainerizerError::io("cannot write sandbox output file", &path, e))?;
-    f.flush().await.map_err(|e| ContainerizerError::io("cannot write sandbox output file", &path, e))
+    f.flush()
+        .await
+        .map_err(|e| ContainerizerError::io("cannot write sandbox output file", &path, e))
 }
 
 impl Containerizer for MockContainerizer {
@@ -344,23 +330,40 @@ impl Containerizer for MockContainerizer {
         NAME
     }
 
-    fn recover<'a>(&'a self, known: &'a [ContainerHandle]) -> BoxFuture<'a, Result<Recovered, ContainerizerError>> {
+    fn recover<'a>(
+        &'a self,
+        known: &'a [ContainerHandle],
+    ) -> BoxFuture<'a, Result<Recovered, ContainerizerError>> {
         Box::pin(async move { Ok(self.recover_containers(known)) })
     }
 
-    fn launch<'a>(&'a self, id: &'a ContainerId, config: ContainerConfig) -> BoxFuture<'a, Result<LaunchResult, ContainerizerError>> {
+    fn launch<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        config: ContainerConfig,
+    ) -> BoxFuture<'a, Result<LaunchResult, ContainerizerError>> {
         Box::pin(self.launch_container(id, config))
     }
 
-    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
+    fn wait<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
         Box::pin(self.wait_container(id))
     }
 
-    fn destroy<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
+    fn destroy<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Termination, ContainerizerError>> {
         Box::pin(self.destroy_container(id))
     }
 
-    fn update<'a>(&'a self, id: &'a ContainerId, limits: Limits) -> BoxFuture<'a, Result<(), ContainerizerError>> {
+    fn update<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        limits: Limits,
+    ) -> BoxFuture<'a, Result<(), ContainerizerError>> {
         Box::pin(async move {
             self.check_recovered("update")?;
             let mut state = self.lock();
@@ -370,7 +373,10 @@ impl Containerizer for MockContainerizer {
         })
     }
 
-    fn usage<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ResourceStatistics, ContainerizerError>> {
+    fn usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ResourceStatistics, ContainerizerError>> {
         Box::pin(async move { self.usage_of(id) })
     }
 }
