@@ -25,6 +25,15 @@ struct Cli {
 enum Cmd {
     /// Run a master.
     Master(cmd::master::MasterArgs),
+    /// Run an agent.
+    Agent(cmd::agent::AgentArgs),
+    /// Start a local cluster: a master and N agents, until Ctrl-C.
+    Up(cmd::up::UpArgs),
+    /// Run one task and stream its output; exits with the task's exit code.
+    Run(cmd::run::RunArgs),
+    /// Run the command executor (started by agents, not by people).
+    #[command(hide = true)]
+    Executor,
     /// Show the cluster's state (agents, frameworks, tasks).
     State(cmd::query::QueryArgs),
     /// List agents.
@@ -38,9 +47,25 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    // Daemons log their life at info; client commands and executors (whose stderr is
+    // the task's sandbox) only warnings.
+    let daemon = matches!(cli.cmd, Cmd::Master(_) | Cmd::Agent(_) | Cmd::Up(_));
+    init_logging(cli.log_json, if daemon { "warn,drover=info" } else { "warn" });
     let result = match cli.cmd {
         Cmd::Master(a) => cmd::master::run(a),
+        Cmd::Agent(a) => cmd::agent::run(a),
+        Cmd::Up(a) => cmd::up::run(a),
+        Cmd::Run(a) => match cmd::run::run(a) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
+        Cmd::Executor => match drover_sdk::command_executor::run() {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("drover executor: {e}");
+                std::process::exit(1);
+            }
+        },
         Cmd::State(a) => cmd::query::run(cmd::query::View::State, a),
         Cmd::Agents(a) => cmd::query::run(cmd::query::View::Agents, a),
         Cmd::Tasks(a) => cmd::query::run(cmd::query::View::Tasks, a),
@@ -55,9 +80,9 @@ fn main() {
     }
 }
 
-fn init_logging(json: bool) {
+fn init_logging(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,drover=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,5 +1,9 @@
 //! One module per `drover` subcommand.
 
+pub(crate) mod agent;
 pub(crate) mod certs;
 pub(crate) mod master;
 pub(crate) mod query;
+pub(crate) mod run;
+pub(crate) mod stream;
+pub(crate) mod up;

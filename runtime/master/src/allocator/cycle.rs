@@ -18,8 +18,6 @@
 
 use std::time::Instant;
 
-use drover_proto::resources::Resources;
-
 use super::drf::{Key, Sorter};
 use super::policy::{AgentOrder, Policy};
 use super::quantities::{scalar_in, Quantities};
@@ -34,17 +32,25 @@ const LINEAR_FILTERS: usize = 8;
 /// same output. `now` decides which decline filters are still in force.
 pub fn allocate(snapshot: &Snapshot, policy: &Policy, now: Instant) -> Vec<Allocation> {
     let mut cycle = Cycle::new(snapshot, policy, now);
-    let mut out = Vec::new();
     if cycle.clients.is_empty() {
-        return out;
+        return Vec::new();
     }
-    let mut order: Vec<u32> = snapshot.agents.iter().map(|(slot, _)| slot).collect();
-    if let AgentOrder::Shuffled { seed } = policy.agent_order {
-        shuffle(&mut order, seed);
-    }
-    for slot in order {
-        if let Some(agent) = snapshot.agents.get(slot) {
-            cycle.visit(agent, &mut out);
+    // At most one offer per agent plus one per reservation: sized once, never moved.
+    let mut out = Vec::with_capacity(snapshot.agents.len() + cycle.reserved_agents());
+    match policy.agent_order {
+        AgentOrder::Registration => {
+            for (_, agent) in snapshot.agents.iter() {
+                cycle.visit(agent, &mut out);
+            }
+        }
+        AgentOrder::Shuffled { seed } => {
+            let mut order: Vec<u32> = snapshot.agents.iter().map(|(slot, _)| slot).collect();
+            shuffle(&mut order, seed);
+            for slot in order {
+                if let Some(agent) = snapshot.agents.get(slot) {
+                    cycle.visit(agent, &mut out);
+                }
+            }
         }
     }
     out
@@ -165,7 +171,9 @@ impl<'a> Cycle<'a> {
         let min = &self.policy.min_allocatable;
         let avail = &agent.available;
         if summary.reserved.is_empty()
-            && !min.is_met(&summary.unreserved, true, |n| scalar_in(avail, n, true, None))
+            && !min.is_met(&summary.unreserved, true, |n| {
+                scalar_in(avail, n, true, None)
+            })
         {
             return;
         }
@@ -228,7 +236,11 @@ impl<'a> Cycle<'a> {
             let left = if self.taken.contains(&role) {
                 None
             } else {
-                summary.reserved.iter().find(|(r, _)| *r == role).map(|(_, q)| *q)
+                summary
+                    .reserved
+                    .iter()
+                    .find(|(r, _)| *r == role)
+                    .map(|(_, q)| *q)
             };
             let offer = summary.unreserved.plus(&left.unwrap_or(Quantities::ZERO));
             let name = self.snap.roles.views[role as usize].name.as_str();
@@ -264,14 +276,13 @@ impl<'a> Cycle<'a> {
         for p in self.pending.drain(..) {
             let client = &self.clients[p.client as usize];
             let role = self.snap.roles.views[client.role as usize].name.as_str();
-            let mut resources = match (p.unreserved, agent.summary.reserved.is_empty()) {
-                (true, true) => agent.available.clone(),
-                (true, false) => agent.available.unreserved(),
-                (false, _) => Resources::new(),
+            let available = &agent.available;
+            let resources = match (p.unreserved, p.reserved) {
+                (true, _) if agent.summary.reserved.is_empty() => available.clone(),
+                (true, true) => available.allocatable_to(role),
+                (true, false) => available.unreserved(),
+                (false, _) => available.reserved(role),
             };
-            if p.reserved {
-                resources += agent.available.reserved(role);
-            }
             if let Some(fw) = self.snap.frameworks.get(client.fw) {
                 out.push(Allocation {
                     framework_id: fw.id.clone(),
@@ -282,6 +293,16 @@ impl<'a> Cycle<'a> {
             }
         }
         self.taken.clear();
+    }
+
+    /// Upper bound on the extra offers reservations can add: one per reserved role per
+    /// agent.
+    fn reserved_agents(&self) -> usize {
+        self.snap
+            .agents
+            .iter()
+            .map(|(_, a)| a.summary.reserved.len())
+            .sum()
     }
 
     /// True if framework slot `fw` has a decline filter in force on `agent`.
@@ -307,7 +328,9 @@ impl<'a> Cycle<'a> {
         role.clients.update(c.key, key);
         c.key = key;
         role.alloc.add(q);
-        let role_key = role.key.with_share(role.alloc.dominant_share(total) / role.weight);
+        let role_key = role
+            .key
+            .with_share(role.alloc.dominant_share(total) / role.weight);
         self.role_sorter.update(role.key, role_key);
         role.key = role_key;
     }

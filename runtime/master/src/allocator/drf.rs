@@ -25,7 +25,11 @@ impl Key {
     pub(crate) fn new(share: f64, tie: u32, id: u32) -> Key {
         // Negative zero and NaN cannot arise from allocated/total with unsigned
         // operands, but clamp anyway so a key is always well ordered.
-        let share = if share.is_finite() && share > 0.0 { share } else { 0.0 };
+        let share = if share.is_finite() && share > 0.0 {
+            share
+        } else {
+            0.0
+        };
         Key {
             share: share.to_bits(),
             tie,

@@ -156,7 +156,12 @@ impl MinAllocatable {
     /// True if an offer with DRF quantities `q` (and `nonempty` overall) meets the
     /// minimum; `other(name)` gives the milli-units of any other scalar in the offer and is
     /// only called for alternatives that name one.
-    pub(crate) fn is_met(&self, q: &Quantities, nonempty: bool, other: impl Fn(&str) -> u64) -> bool {
+    pub(crate) fn is_met(
+        &self,
+        q: &Quantities,
+        nonempty: bool,
+        other: impl Fn(&str) -> u64,
+    ) -> bool {
         if !nonempty {
             return false;
         }

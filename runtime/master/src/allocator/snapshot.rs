@@ -256,14 +256,16 @@ impl Snapshot {
 
     /// cpus/mem/disk held by all frameworks in `role`.
     pub fn role_allocated(&self, role: &str) -> Quantities {
-        self.roles.get(role).map_or(Quantities::ZERO, |r| r.allocated)
+        self.roles
+            .get(role)
+            .map_or(Quantities::ZERO, |r| r.allocated)
     }
 
     /// The role's dominant share divided by its weight: the key of the role sorter.
     pub fn role_share(&self, role: &str) -> f64 {
-        self.roles.get(role).map_or(0.0, |r| {
-            r.allocated.dominant_share(&self.total) / r.weight
-        })
+        self.roles
+            .get(role)
+            .map_or(0.0, |r| r.allocated.dominant_share(&self.total) / r.weight)
     }
 
     /// The dominant share of what `framework` holds in `role`: the key of that role's

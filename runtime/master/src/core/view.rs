@@ -13,6 +13,8 @@ pub struct AgentView {
     pub id: String,
     /// Hostname.
     pub hostname: String,
+    /// Port of the agent's HTTP API (sandbox files, state).
+    pub http_port: u16,
     /// `active` or `unreachable`.
     pub status: &'static str,
     /// Whether it is connected now.
@@ -97,6 +99,7 @@ impl MasterCore {
                 AgentView {
                     id: id.to_string(),
                     hostname: a.info.hostname.clone(),
+                    http_port: a.info.http_port,
                     status: match a.status {
                         AgentStatus::Active => "active",
                         AgentStatus::Unreachable => "unreachable",

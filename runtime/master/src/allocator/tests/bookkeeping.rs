@@ -15,16 +15,36 @@ fn totals_and_available_follow_events() {
     let total = s.snapshot().total();
     assert_eq!(total.cpus(), Scalar::from_milli(8000));
     assert_eq!(total.mem(), Scalar::from_milli(8_192_000));
-    ok(s.track(&fw("f"), "r", &ag("a0"), &res("cpus:1;mem:1024;ports:[31000-31000]")));
+    ok(s.track(
+        &fw("f"),
+        "r",
+        &ag("a0"),
+        &res("cpus:1;mem:1024;ports:[31000-31000]"),
+    ));
     let a0 = s.snapshot().agent(&ag("a0")).map(|a| a.available().clone());
-    assert_eq!(a0, Some(res("cpus:3;mem:3072;disk:100;ports:[31001-32000]")));
+    assert_eq!(
+        a0,
+        Some(res("cpus:3;mem:3072;disk:100;ports:[31001-32000]"))
+    );
     assert_eq!(
         s.snapshot().role_allocated("r"),
-        Quantities::new(Scalar::from_milli(1000), Scalar::from_milli(1_024_000), Scalar::ZERO)
+        Quantities::new(
+            Scalar::from_milli(1000),
+            Scalar::from_milli(1_024_000),
+            Scalar::ZERO
+        )
     );
-    ok(s.recover(&fw("f"), "r", &ag("a0"), &res("cpus:1;mem:1024;ports:[31000-31000]")));
+    ok(s.recover(
+        &fw("f"),
+        "r",
+        &ag("a0"),
+        &res("cpus:1;mem:1024;ports:[31000-31000]"),
+    ));
     let a0 = s.snapshot().agent(&ag("a0")).map(|a| a.available().clone());
-    assert_eq!(a0, Some(res("cpus:4;mem:4096;disk:100;ports:[31000-32000]")));
+    assert_eq!(
+        a0,
+        Some(res("cpus:4;mem:4096;disk:100;ports:[31000-32000]"))
+    );
     assert!(s.snapshot().role_allocated("r").is_zero());
     ok(s.remove_agent(&ag("a1")));
     assert_eq!(s.snapshot().total().cpus(), Scalar::from_milli(4000));
@@ -52,12 +72,18 @@ fn stale_or_wrong_calls_are_typed_errors_and_change_nothing() {
         s.recover(&fw("f"), "r", &ag("a0"), &res("cpus:1")),
         Err(AllocatorError::NotAllocated { .. })
     ));
-    assert_eq!(s.snapshot().agent(&ag("a0")).map(|a| a.available().clone()), before);
+    assert_eq!(
+        s.snapshot().agent(&ag("a0")).map(|a| a.available().clone()),
+        before
+    );
     assert!(matches!(
         s.track(&fw("nope"), "r", &ag("a0"), &res("cpus:1")),
         Err(AllocatorError::UnknownFramework(_))
     ));
-    assert!(matches!(s.remove_agent(&ag("nope")), Err(AllocatorError::UnknownAgent(_))));
+    assert!(matches!(
+        s.remove_agent(&ag("nope")),
+        Err(AllocatorError::UnknownAgent(_))
+    ));
     assert!(matches!(
         s.add_agent(ag("a0"), res("cpus:1")),
         Err(AllocatorError::AgentExists(_))
@@ -67,7 +93,10 @@ fn stale_or_wrong_calls_are_typed_errors_and_change_nothing() {
         Err(AllocatorError::FrameworkExists(_))
     ));
     for w in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert!(matches!(s.set_weight("r", w), Err(AllocatorError::InvalidWeight { .. })));
+        assert!(matches!(
+            s.set_weight("r", w),
+            Err(AllocatorError::InvalidWeight { .. })
+        ));
     }
     ok(s.track(&fw("f"), "r", &ag("a0"), &res("cpus:1")));
     assert!(matches!(
@@ -86,7 +115,10 @@ fn stale_plan_is_refused_by_apply() {
     add_fw(&mut s, "f", &["r"]);
     let plan = s.allocate(&policy(), t0());
     ok(s.apply(&plan));
-    assert!(matches!(s.apply(&plan), Err(AllocatorError::NotAvailable { .. })));
+    assert!(matches!(
+        s.apply(&plan),
+        Err(AllocatorError::NotAvailable { .. })
+    ));
 }
 
 #[test]
@@ -120,7 +152,11 @@ fn remove_agent_uncounts_what_frameworks_held_there() {
     assert_eq!(s.snapshot().framework_share(&fw("f"), "r"), 0.0);
     assert_eq!(s.next_filter_expiry(), None);
     ok(s.add_agent(ag("a2"), res("cpus:2;mem:1024")));
-    assert_eq!(s.allocate(&policy(), now).len(), 2, "no stale filter on the reused slot");
+    assert_eq!(
+        s.allocate(&policy(), now).len(),
+        2,
+        "no stale filter on the reused slot"
+    );
 }
 
 #[test]
@@ -146,6 +182,9 @@ fn leaving_a_role_keeps_holdings_but_stops_offers() {
     assert!(out.iter().all(|a| a.role == "b"));
     assert_eq!(s.snapshot().framework_share(&fw("f"), "a"), 0.25);
     ok(s.recover(&fw("f"), "a", &ag("a0"), &res("cpus:1")));
-    let f = s.snapshot().framework(&fw("f")).map(|f| f.roles().collect::<Vec<_>>());
+    let f = s
+        .snapshot()
+        .framework(&fw("f"))
+        .map(|f| f.roles().collect::<Vec<_>>());
     assert_eq!(f, Some(vec!["b"]));
 }

@@ -37,8 +37,13 @@ fn lowest_share_framework_goes_first() {
     add_fw(&mut s, "f2", &["r"]);
     // f1 already holds three agents' worth; the fourth agent must go to f2.
     for i in 0..3 {
-        s.track(&fw("f1"), "r", &ag(&format!("a{i}")), &res("cpus:4;mem:4096"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        s.track(
+            &fw("f1"),
+            "r",
+            &ag(&format!("a{i}")),
+            &res("cpus:4;mem:4096"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
     let out = cycle(&mut s, &policy(), t0());
     assert_eq!(out.len(), 1);
@@ -67,8 +72,14 @@ fn dominant_resource_decides_the_share() {
     assert_eq!(out.len(), 2);
     // a0 (cpus:4;mem:900 left) goes to the lower share, `cpu`, whose share becomes
     // max(10/20, 1000/2000) = 0.5; now `mem` (0.35) is lower and gets a1.
-    assert_eq!((&out[0].agent_id, &out[0].framework_id), (&ag("a0"), &fw("cpu")));
-    assert_eq!((&out[1].agent_id, &out[1].framework_id), (&ag("a1"), &fw("mem")));
+    assert_eq!(
+        (&out[0].agent_id, &out[0].framework_id),
+        (&ag("a0"), &fw("cpu"))
+    );
+    assert_eq!(
+        (&out[1].agent_id, &out[1].framework_id),
+        (&ag("a1"), &fw("mem"))
+    );
 }
 
 /// Frameworks launch one task (1 cpu, 1 GiB) per offer and give the rest back; after
@@ -104,7 +115,10 @@ fn weights_one_and_two_converge_to_one_to_two() {
     );
     assert_eq!(sa + sb, 1.0, "cluster is full");
     let ratio = sb / sa;
-    assert!((ratio - 2.0).abs() / 2.0 <= 0.05, "shares {sa} : {sb} (ratio {ratio})");
+    assert!(
+        (ratio - 2.0).abs() / 2.0 <= 0.05,
+        "shares {sa} : {sb} (ratio {ratio})"
+    );
     assert!(cycles > 1, "offers were consumed over several cycles");
 }
 
@@ -115,7 +129,10 @@ fn multi_role_framework_is_a_client_of_each_role() {
     add_fw(&mut s, "only_b", &["b"]);
     let out = cycle(&mut s, &policy(), t0());
     let multi = to(&out, "multi");
-    assert!(multi.iter().any(|a| a.role == "a"), "multi gets offers in role a");
+    assert!(
+        multi.iter().any(|a| a.role == "a"),
+        "multi gets offers in role a"
+    );
     // Role a has only `multi`; role b splits between `multi` and `only_b`.
     let snap = s.snapshot();
     assert_eq!(snap.role_share("a"), snap.role_share("b"));

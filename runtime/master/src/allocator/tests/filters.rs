@@ -10,13 +10,26 @@ fn declined_agent_is_not_reoffered_before_refuse_seconds() {
     let out = cycle(&mut s, &policy(), now);
     assert_eq!(out.len(), 1);
     let offer = &out[0];
-    s.decline(&offer.framework_id, &offer.role, &offer.agent_id, &offer.resources, secs(5.0), now)
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.decline(
+        &offer.framework_id,
+        &offer.role,
+        &offer.agent_id,
+        &offer.resources,
+        secs(5.0),
+        now,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.next_filter_expiry(), Some(now + secs(5.0)));
-    assert_eq!(s.snapshot().filter_expiry(&fw("f"), &ag("a0")), Some(now + secs(5.0)));
+    assert_eq!(
+        s.snapshot().filter_expiry(&fw("f"), &ag("a0")),
+        Some(now + secs(5.0))
+    );
 
     for t in [0.0, 1.0, 4.999] {
-        assert!(s.allocate(&policy(), now + secs(t)).is_empty(), "re-offered at +{t}s");
+        assert!(
+            s.allocate(&policy(), now + secs(t)).is_empty(),
+            "re-offered at +{t}s"
+        );
     }
     let after = s.allocate(&policy(), now + secs(5.0));
     assert_eq!(after.len(), 1, "offered again once the filter expired");
@@ -31,8 +44,15 @@ fn declined_agent_goes_to_the_next_framework() {
     let now = t0();
     let out = cycle(&mut s, &policy(), now);
     assert_eq!(out[0].framework_id, fw("f1"), "tie broken by framework id");
-    s.decline(&fw("f1"), "r", &ag("a0"), &out[0].resources, secs(60.0), now)
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.decline(
+        &fw("f1"),
+        "r",
+        &ag("a0"),
+        &out[0].resources,
+        secs(60.0),
+        now,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let out = s.allocate(&policy(), now + secs(1.0));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].framework_id, fw("f2"));
@@ -54,7 +74,10 @@ fn expire_filters_prunes_only_expired_ones() {
     assert_eq!(s.snapshot().filter_expiry(&fw("f"), &ag("a0")), None);
     // A huge refuse is capped, not an overflow.
     ok(s.add_filter(&fw("f"), &ag("a0"), Duration::MAX, now));
-    assert_eq!(s.snapshot().filter_expiry(&fw("f"), &ag("a0")), Some(now + super::super::MAX_REFUSE));
+    assert_eq!(
+        s.snapshot().filter_expiry(&fw("f"), &ag("a0")),
+        Some(now + super::super::MAX_REFUSE)
+    );
 }
 
 #[test]
@@ -85,7 +108,10 @@ fn suppress_stops_offers_and_revive_restarts_them() {
     add_fw(&mut s, "f", &["r"]);
     let now = t0();
     s.suppress(&fw("f"), &[]).unwrap_or_else(|e| panic!("{e}"));
-    assert!(s.snapshot().framework(&fw("f")).is_some_and(|f| f.is_suppressed("r")));
+    assert!(s
+        .snapshot()
+        .framework(&fw("f"))
+        .is_some_and(|f| f.is_suppressed("r")));
     assert!(s.allocate(&policy(), now).is_empty());
     s.revive(&fw("f"), &[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.allocate(&policy(), now).len(), 2);
@@ -95,7 +121,8 @@ fn suppress_stops_offers_and_revive_restarts_them() {
 fn suppress_is_per_role() {
     let mut s = cluster(2, "cpus:2;mem:2048");
     add_fw(&mut s, "f", &["a", "b"]);
-    s.suppress(&fw("f"), &roles(&["a"])).unwrap_or_else(|e| panic!("{e}"));
+    s.suppress(&fw("f"), &roles(&["a"]))
+        .unwrap_or_else(|e| panic!("{e}"));
     let out = s.allocate(&policy(), t0());
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|a| a.role == "b"));

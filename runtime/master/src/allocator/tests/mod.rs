@@ -80,5 +80,7 @@ fn cycle(s: &mut AllocatorState, p: &Policy, now: Instant) -> Vec<Allocation> {
 
 /// Allocations to `framework`.
 fn to<'a>(out: &'a [Allocation], framework: &str) -> Vec<&'a Allocation> {
-    out.iter().filter(|a| a.framework_id.as_str() == framework).collect()
+    out.iter()
+        .filter(|a| a.framework_id.as_str() == framework)
+        .collect()
 }

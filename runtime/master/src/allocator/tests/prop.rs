@@ -61,7 +61,12 @@ fn agent_resources(spec: &AgentSpec) -> Resources {
         text += &format!(";ports:[{begin}-{}]", begin + len);
     }
     for &(role, cpus, mem) in &spec.reserved {
-        text += &format!(";cpus({}):{};mem({}):{mem}", ROLES[role], cpus as f64 / 1000.0, ROLES[role]);
+        text += &format!(
+            ";cpus({}):{};mem({}):{mem}",
+            ROLES[role],
+            cpus as f64 / 1000.0,
+            ROLES[role]
+        );
     }
     res(&text)
 }
@@ -139,20 +144,36 @@ fn check(s: &AllocatorState, out: &[Allocation], now: Instant) -> Result<(), Tes
     let mut per_agent: std::collections::BTreeMap<String, Resources> = Default::default();
     for a in out {
         prop_assert!(!a.resources.is_empty());
-        prop_assert!(seen.insert((a.framework_id.clone(), a.role.clone(), a.agent_id.clone())),
-            "two allocations for one (framework, role, agent)");
+        prop_assert!(
+            seen.insert((a.framework_id.clone(), a.role.clone(), a.agent_id.clone())),
+            "two allocations for one (framework, role, agent)"
+        );
         let agent = snap.agent(&a.agent_id);
         prop_assert!(agent.is_some_and(|v| v.is_active()));
         let f = snap.framework(&a.framework_id);
-        prop_assert!(f.is_some_and(|f| f.is_active() && f.roles().any(|r| r == a.role) && !f.is_suppressed(&a.role)));
-        prop_assert!(snap.filter_expiry(&a.framework_id, &a.agent_id).is_none_or(|t| t <= now));
-        prop_assert!(a.resources.roles().iter().all(|r| *r == a.role),
-            "{} offered in role {}", a.resources, a.role);
+        prop_assert!(f.is_some_and(|f| f.is_active()
+            && f.roles().any(|r| r == a.role)
+            && !f.is_suppressed(&a.role)));
+        prop_assert!(snap
+            .filter_expiry(&a.framework_id, &a.agent_id)
+            .is_none_or(|t| t <= now));
+        prop_assert!(
+            a.resources.roles().iter().all(|r| *r == a.role),
+            "{} offered in role {}",
+            a.resources,
+            a.role
+        );
         *per_agent.entry(a.agent_id.to_string()).or_default() += &a.resources;
     }
     for (agent, sum) in per_agent {
-        let available = snap.agent(&ag(&agent)).map(|v| v.available().clone()).unwrap_or_default();
-        prop_assert!(available.contains(&sum), "agent {agent}: offered {sum} of {available}");
+        let available = snap
+            .agent(&ag(&agent))
+            .map(|v| v.available().clone())
+            .unwrap_or_default();
+        prop_assert!(
+            available.contains(&sum),
+            "agent {agent}: offered {sum} of {available}"
+        );
     }
     Ok(())
 }

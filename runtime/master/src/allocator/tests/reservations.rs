@@ -6,8 +6,11 @@ use crate::allocator::MinAllocatableError;
 #[test]
 fn reservation_is_only_offered_to_its_role() {
     let mut s = cluster(0, "");
-    s.add_agent(ag("a0"), res("cpus:2;mem:2048;cpus(analytics):2;mem(analytics):1024"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(
+        ag("a0"),
+        res("cpus:2;mem:2048;cpus(analytics):2;mem(analytics):1024"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     add_fw(&mut s, "web", &["web"]);
     let now = t0();
     // No analytics framework: the reserved part is never offered.
@@ -21,22 +24,33 @@ fn reservation_is_only_offered_to_its_role() {
     let an = to(&out, "an");
     assert_eq!(an.len(), 1);
     assert_eq!(an[0].role, "analytics");
-    assert!(an[0].resources.contains(&res("cpus(analytics):2;mem(analytics):1024")));
+    assert!(an[0]
+        .resources
+        .contains(&res("cpus(analytics):2;mem(analytics):1024")));
     // Pass 1 charged analytics, so web is first for the unreserved part.
     assert_eq!(web.len(), 1);
     assert_eq!(web[0].resources, res("cpus:2;mem:2048"));
-    assert_eq!(an[0].resources, res("cpus(analytics):2;mem(analytics):1024"));
+    assert_eq!(
+        an[0].resources,
+        res("cpus(analytics):2;mem(analytics):1024")
+    );
 }
 
 #[test]
 fn reserved_and_unreserved_merge_into_one_offer() {
     let mut s = AllocatorState::new();
-    s.add_agent(ag("a0"), res("cpus:2;mem:2048;cpus(analytics):2;ports(analytics):[80-80]"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(
+        ag("a0"),
+        res("cpus:2;mem:2048;cpus(analytics):2;ports(analytics):[80-80]"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     add_fw(&mut s, "an", &["analytics"]);
     let out = s.allocate(&policy(), t0());
     assert_eq!(out.len(), 1, "one offer per (framework, role, agent)");
-    assert_eq!(out[0].resources, res("cpus:2;mem:2048;cpus(analytics):2;ports(analytics):[80-80]"));
+    assert_eq!(
+        out[0].resources,
+        res("cpus:2;mem:2048;cpus(analytics):2;ports(analytics):[80-80]")
+    );
 }
 
 #[test]
@@ -56,8 +70,10 @@ fn minimum_allocatable_is_respected() {
     let mut s = AllocatorState::new();
     s.add_agent(ag("tiny"), res("cpus:0.009;mem:31;ports:[31000-31010]"))
         .unwrap_or_else(|e| panic!("{e}"));
-    s.add_agent(ag("cpu"), res("cpus:0.01;mem:1")).unwrap_or_else(|e| panic!("{e}"));
-    s.add_agent(ag("mem"), res("cpus:0.001;mem:32")).unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(ag("cpu"), res("cpus:0.01;mem:1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(ag("mem"), res("cpus:0.001;mem:32"))
+        .unwrap_or_else(|e| panic!("{e}"));
     add_fw(&mut s, "f", &["r"]);
     let out = s.allocate(&policy(), t0());
     let mut got: Vec<_> = out.iter().map(|a| a.agent_id.as_str().to_owned()).collect();
@@ -107,11 +123,18 @@ fn min_allocatable_on_other_scalars() {
         ..Policy::default()
     };
     let mut s = AllocatorState::new();
-    s.add_agent(ag("gpu"), res("cpus:1;mem:512;gpus:1")).unwrap_or_else(|e| panic!("{e}"));
-    s.add_agent(ag("plain"), res("cpus:8;mem:8192")).unwrap_or_else(|e| panic!("{e}"));
-    s.add_agent(ag("rgpu"), res("cpus:1;gpus(ml):2")).unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(ag("gpu"), res("cpus:1;mem:512;gpus:1"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(ag("plain"), res("cpus:8;mem:8192"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.add_agent(ag("rgpu"), res("cpus:1;gpus(ml):2"))
+        .unwrap_or_else(|e| panic!("{e}"));
     add_fw(&mut s, "f", &["r"]);
     let out = s.allocate(&p, t0());
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].agent_id, ag("gpu"), "reserved gpus of role ml do not count for r");
+    assert_eq!(
+        out[0].agent_id,
+        ag("gpu"),
+        "reserved gpus of role ml do not count for r"
+    );
 }

@@ -1,0 +1,96 @@
+//! `drover agent`: runs an agent until SIGINT/SIGTERM (its containers keep running, as
+//! in Mesos, unless `--kill-tasks-on-exit`).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use drover_agent::containerizer_kind::parse_containerizers;
+use drover_agent::{Agent, AgentConfig};
+use std::path::PathBuf;
+
+/// `drover agent` flags.
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// Master QUIC address(es), tried in turn (repeatable or comma-separated).
+    #[arg(long, required = true, value_delimiter = ',')]
+    master: Vec<String>,
+    /// UDP address for executors (QUIC).
+    #[arg(long, default_value = "0.0.0.0:5051")]
+    listen: String,
+    /// TCP address of the HTTP API.
+    #[arg(long, default_value = "0.0.0.0:5051")]
+    http: String,
+    /// Work directory (sandboxes, checkpoints).
+    #[arg(long, default_value = "/var/lib/drover/agent")]
+    work_dir: PathBuf,
+    /// Resources, replacing discovered ones, e.g. `cpus:4;mem:8192;cpus(analytics):2`.
+    #[arg(long)]
+    resources: Option<String>,
+    /// Attributes, e.g. `rack:r1;zone:a`.
+    #[arg(long)]
+    attributes: Option<String>,
+    /// Hostname reported to the master.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Containerizers in order of preference: posix, mock.
+    #[arg(long, default_value = "posix")]
+    containerizers: String,
+    /// Directory with ca.pem and the agent and executor certificates (default:
+    /// $DROVER_HOME/tls).
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Name of the agent certificate.
+    #[arg(long, default_value = "agent")]
+    cert_name: String,
+    /// Name of the certificate executors use.
+    #[arg(long, default_value = "executor")]
+    executor_cert_name: String,
+    /// Destroy all containers when the agent stops (default: leave them running so a
+    /// restarted agent recovers them).
+    #[arg(long)]
+    kill_tasks_on_exit: bool,
+}
+
+/// Total memory of the machine in MB, from /proc/meminfo.
+pub(crate) fn total_memory_mb() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    drover_agent::resources_discovery::parse_meminfo(&text).map(|bytes| bytes as f64 / 1024.0 / 1024.0)
+}
+
+fn config(a: &AgentArgs) -> Result<AgentConfig> {
+    let tls_dir = a.tls_dir.clone().unwrap_or_else(crate::home::tls_dir);
+    let mut c = AgentConfig::new(a.master.clone(), a.work_dir.clone(), tls_dir);
+    c.listen = crate::resolve(&a.listen, 5051)?;
+    c.http_listen = crate::resolve(&a.http, 5051)?;
+    c.hostname = a.hostname.clone();
+    if let Some(r) = &a.resources {
+        c.resources = Some(r.parse().map_err(|e| anyhow::anyhow!("invalid --resources: {e}"))?);
+    }
+    if let Some(t) = &a.attributes {
+        c.set_attributes(t).context("invalid --attributes")?;
+    }
+    c.containerizers = parse_containerizers(&a.containerizers).context("invalid --containerizers")?;
+    c.tls_name = a.cert_name.clone();
+    c.executor_tls_name = a.executor_cert_name.clone();
+    Ok(c)
+}
+
+/// Runs the agent until a signal.
+pub(crate) fn run(a: AgentArgs) -> Result<()> {
+    let cfg = config(&a)?;
+    actix_rt::System::new().block_on(async move {
+        let mut agent = Agent::start(cfg).await?;
+        println!(
+            "drover agent: http://{} (HTTP), executors on {} (QUIC)",
+            agent.http_addr(),
+            agent.executor_addr()
+        );
+        let exit = tokio::select! {
+            _ = crate::wait_for_signal() => {
+                if a.kill_tasks_on_exit { agent.shutdown().await } else { agent.stop().await }
+            }
+            why = agent.wait() => why,
+        };
+        tracing::info!(?exit, "agent stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,261 @@
+//! `drover run [flags] -- CMD ARGS…`: a one-task framework, like `mesos-execute`. It
+//! subscribes, launches the command on the first offer that fits, prints state
+//! transitions, streams the task's stdout/stderr from the agent's sandbox, and exits
+//! with the task's exit code (non-zero with the reason printed when the task fails for
+//! another cause).
+
+use crate::cmd::stream::Streamer;
+use anyhow::{Context, Result};
+use clap::Args;
+use drover_proto::{
+    AttributeValue, CommandInfo, ContainerInfo, ContainerType, DockerInfo, Filters,
+    FrameworkInfo, MesosInfo, Offer, Parameter, Resources, TaskId, TaskInfo, TaskState,
+    TaskStatus,
+};
+use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// `drover run` flags.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Master QUIC address (default: the local cluster from `drover up`).
+    #[arg(long)]
+    master: Option<String>,
+    /// CPUs for the task.
+    #[arg(long, default_value_t = 0.1)]
+    cpus: f64,
+    /// Memory for the task, in MB.
+    #[arg(long, default_value_t = 32.0)]
+    mem: f64,
+    /// posix | native | docker (default: the agent's first containerizer).
+    #[arg(long)]
+    containerizer: Option<String>,
+    /// Image: a Docker image, or a rootfs directory/tarball for native.
+    #[arg(long)]
+    image: Option<String>,
+    /// Environment variable for the task (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Task name (default: the command).
+    #[arg(long)]
+    name: Option<String>,
+    /// Role to take resources in.
+    #[arg(long, default_value = "*")]
+    role: String,
+    /// Do not stream the task's output.
+    #[arg(long)]
+    no_output: bool,
+    /// The command: one argument runs with `sh -c`, several are an argv.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+enum Event {
+    Update(TaskStatus),
+    Error(String),
+    Interrupted,
+}
+
+struct RunScheduler {
+    template: TaskInfo,
+    need: Resources,
+    containerizer: Option<String>,
+    launched: bool,
+    tx: mpsc::Sender<Event>,
+}
+
+impl RunScheduler {
+    fn fits(&self, offer: &Offer) -> bool {
+        if !offer.resources.contains(&self.need) {
+            return false;
+        }
+        let Some(wanted) = &self.containerizer else {
+            return true;
+        };
+        let has = offer.attributes.iter().find(|a| a.name == "containerizers");
+        match has.map(|a| &a.value) {
+            Some(AttributeValue::Text(list)) => {
+                let mut list = list.split(',').map(str::trim);
+                if wanted == "posix" {
+                    list.next() == Some("posix")
+                } else {
+                    list.any(|c| c == wanted)
+                }
+            }
+            _ => true,
+        }
+    }
+}
+
+impl Scheduler for RunScheduler {
+    fn offers(&mut self, driver: &SchedulerDriver, offers: Vec<Offer>) {
+        for offer in offers {
+            if self.launched || !self.fits(&offer) {
+                let refuse = if self.launched { 3600.0 } else { 1.0 };
+                let _ = driver.decline(offer.id, Filters { refuse_seconds: refuse });
+                continue;
+            }
+            let mut task = self.template.clone();
+            task.agent_id = offer.agent_id.clone();
+            eprintln!("launching task {} on agent {} ({})", task.task_id, offer.agent_id, offer.hostname);
+            self.launched = true;
+            let _ = driver.launch([offer.id], vec![task]);
+            let _ = driver.suppress(vec![]);
+        }
+    }
+
+    fn status_update(&mut self, _driver: &SchedulerDriver, status: TaskStatus) {
+        let _ = self.tx.send(Event::Update(status));
+    }
+
+    fn rejected(&mut self, _driver: &SchedulerDriver, call: String, message: String) {
+        eprintln!("master rejected {call}: {message}");
+    }
+
+    fn error(&mut self, _driver: &SchedulerDriver, message: String) {
+        let _ = self.tx.send(Event::Error(message));
+    }
+}
+
+fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
+    let kind = match (a.containerizer.as_deref(), &a.image) {
+        (Some("docker"), Some(_)) => ContainerType::Docker,
+        (Some("docker"), None) => anyhow::bail!("--containerizer docker needs --image"),
+        (Some("native"), _) | (None, Some(_)) => ContainerType::Mesos,
+        (Some("posix"), Some(_)) => anyhow::bail!("the posix containerizer cannot use an --image"),
+        (Some("posix"), None) | (None, None) => return Ok(None),
+        (Some(other), _) => anyhow::bail!("unknown containerizer '{other}': use posix, native or docker"),
+    };
+    Ok(Some(ContainerInfo {
+        kind,
+        docker: (kind == ContainerType::Docker).then(|| DockerInfo {
+            image: a.image.clone().unwrap_or_default(),
+            ..DockerInfo::default()
+        }),
+        mesos: (kind == ContainerType::Mesos).then(|| MesosInfo { image: a.image.clone() }),
+        volumes: Vec::new(),
+        hostname: None,
+    }))
+}
+
+/// The exit code for a terminal status: the command's own code when it exited, else 1
+/// (and 128+N for a signal, as shells do).
+fn exit_code(status: &TaskStatus) -> i32 {
+    match status.state {
+        TaskState::Finished => 0,
+        _ => {
+            let msg = status.message.as_deref().unwrap_or("");
+            if let Some(rest) = msg.split("exited with status ").nth(1) {
+                if let Ok(code) = rest.trim().split(|c: char| !c.is_ascii_digit() && c != '-').next().unwrap_or("").parse::<i32>() {
+                    if code != 0 {
+                        return code;
+                    }
+                }
+            }
+            if msg.contains("terminated with signal") {
+                return 137;
+            }
+            1
+        }
+    }
+}
+
+/// Runs one task and returns its exit code.
+pub(crate) fn run(a: RunArgs) -> Result<i32> {
+    let master = crate::home::master_addr(a.master.as_deref())?;
+    let http = crate::home::master_http(a.master.as_deref())?;
+    let tls_dir = crate::home::tls_dir();
+    let mut env = Vec::new();
+    for kv in &a.env {
+        let (k, v) = kv.split_once('=').with_context(|| format!("invalid --env '{kv}': expected K=V"))?;
+        env.push(Parameter::new(k, v));
+    }
+    let mut command = if a.command.len() == 1 {
+        CommandInfo::shell(a.command[0].clone())
+    } else {
+        CommandInfo::argv(a.command[0].clone(), a.command[1..].iter().cloned())
+    };
+    command.environment = env;
+    let need: Resources = format!("cpus:{};mem:{}", a.cpus, a.mem)
+        .parse()
+        .map_err(|e| anyhow::anyhow!("invalid --cpus/--mem: {e}"))?;
+    let suffix = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0));
+    let task_id = TaskId::new(format!("run-{suffix}"));
+    let mut template = TaskInfo::command(task_id.clone(), Default::default(), need.clone(), command);
+    template.name = a.name.clone().unwrap_or_else(|| a.command.join(" "));
+    template.container = container(&a)?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let mut framework = FrameworkInfo::new("drover-run", user);
+    framework.roles = vec![a.role.clone()];
+    let (tx, rx) = mpsc::channel();
+    let scheduler = RunScheduler {
+        template,
+        need,
+        containerizer: a.containerizer.clone(),
+        launched: false,
+        tx: tx.clone(),
+    };
+    let config = SchedulerConfig::new(vec![master.to_string()], tls_dir, "scheduler", framework);
+    let (driver, run) = SchedulerDriver::start(config, scheduler)
+        .with_context(|| format!("cannot start a framework against the master at {master}"))?;
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(crate::wait_for_signal());
+            let _ = tx.send(Event::Interrupted);
+        }
+    });
+    let mut streamer: Option<Streamer> = None;
+    let mut code = 1;
+    let mut killed_by_user = false;
+    loop {
+        let ev = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(ev) => ev,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if driver.is_subscribed() {
+                    continue;
+                }
+                eprintln!("still waiting for the master at {master}…");
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        match ev {
+            Event::Update(status) => {
+                if status.task_id != task_id {
+                    continue;
+                }
+                let msg = status.message.clone().map(|m| format!(": {m}")).unwrap_or_default();
+                let reason = status.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                eprintln!("task {} {}{reason}{msg}", status.task_id, status.state);
+                if status.state == TaskState::Running && streamer.is_none() && !a.no_output {
+                    if let Some(agent) = &status.agent_id {
+                        streamer = Some(Streamer::start(http, agent.clone(), task_id.clone()));
+                    }
+                }
+                if status.state.is_terminal() {
+                    code = if killed_by_user { 130 } else { exit_code(&status) };
+                    break;
+                }
+            }
+            Event::Error(m) => {
+                eprintln!("framework error: {m}");
+                break;
+            }
+            Event::Interrupted => {
+                if killed_by_user {
+                    break;
+                }
+                eprintln!("interrupted: killing task {task_id}");
+                killed_by_user = true;
+                let _ = driver.kill(task_id.clone(), None);
+            }
+        }
+    }
+    if let Some(s) = streamer {
+        s.finish();
+    }
+    let _ = driver.teardown();
+    let _ = run.join();
+    Ok(code)
+}
