@@ -43,6 +43,9 @@ pub(crate) struct RunArgs {
     /// Role to take resources in.
     #[arg(long, default_value = "*")]
     role: String,
+    /// Give up if the master cannot be reached within this time.
+    #[arg(long, default_value = "15s", value_parser = crate::parse_duration)]
+    connect_timeout: Duration,
     /// Do not stream the task's output.
     #[arg(long)]
     no_output: bool,
@@ -208,14 +211,20 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let mut streamer: Option<Streamer> = None;
     let mut code = 1;
     let mut killed_by_user = false;
+    let started = std::time::Instant::now();
+    let mut ever_subscribed = false;
     loop {
-        let ev = match rx.recv_timeout(Duration::from_secs(60)) {
+        let ev = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(ev) => ev,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if driver.is_subscribed() {
-                    continue;
+                ever_subscribed |= driver.is_subscribed();
+                if !ever_subscribed && started.elapsed() > a.connect_timeout {
+                    let _ = driver.stop(false);
+                    anyhow::bail!(
+                        "cannot reach a master at {master} within {:?} (is the cluster up? see `drover up`)",
+                        a.connect_timeout
+                    );
                 }
-                eprintln!("still waiting for the master at {master}…");
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,

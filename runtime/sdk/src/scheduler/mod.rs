@@ -153,7 +153,11 @@ pub trait Scheduler: Send + 'static {
         status: Option<i32>,
     ) {
         let _ = driver;
-        tracing::warn!(%agent_id, %executor_id, ?status, "executor lost");
+        if status == Some(0) {
+            tracing::debug!(%agent_id, %executor_id, "executor exited");
+        } else {
+            tracing::warn!(%agent_id, %executor_id, ?status, "executor lost");
+        }
     }
 
     /// The master refused a call (someone else's offer, malformed call). The framework
