@@ -16,6 +16,7 @@
 //! caller: a plain `fn main` works, and so does a test inside an actix System.
 #![warn(missing_docs)]
 
+pub mod command_executor;
 mod error;
 pub mod executor;
 mod net;

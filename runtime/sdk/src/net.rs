@@ -59,7 +59,12 @@ impl Net {
     }
 
     /// A link to the `role` server trying `addrs` in turn, reconnecting by itself.
-    pub(crate) fn connect<Out, In, S>(&self, addrs: Vec<SocketAddr>, role: Role, sink: S) -> Link<Out>
+    pub(crate) fn connect<Out, In, S>(
+        &self,
+        addrs: Vec<SocketAddr>,
+        role: Role,
+        sink: S,
+    ) -> Link<Out>
     where
         Out: Serialize + Send + 'static,
         In: DeserializeOwned + Send + 'static,
@@ -121,4 +126,21 @@ impl<E: Send + 'static> EventSink<E> for TaggedSink<E> {
 /// A stream over a tokio channel, for `ctx.add_stream`.
 pub(crate) fn receiver_stream<T>(mut rx: UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// How long a driver waits for its link to flush and close before it ends anyway.
+pub(crate) const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Closes `link` after what is queued (e.g. a `Teardown`, a terminal update) is sent,
+/// and waits until it is closed, at most [`CLOSE_WAIT`]: the node must outlive the
+/// flush, or dropping it would cut the connection first.
+pub(crate) async fn close_and_wait<Out>(link: Option<Link<Out>>) {
+    let Some(link) = link else {
+        return;
+    };
+    link.close();
+    let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+    while !link.is_closed() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

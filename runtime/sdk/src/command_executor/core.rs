@@ -59,6 +59,10 @@ pub enum KillSignal {
 }
 
 /// What the shell feeds the core.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per event; boxing would only add an allocation"
+)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// The executor is subscribed; its framework tells which updates it understands.
@@ -283,10 +287,7 @@ impl CommandCore {
         out: &mut Vec<Command>,
     ) {
         let grace_for = |task: &TaskInfo| {
-            let grace = policy
-                .or(task.kill_policy)
-                .unwrap_or_default()
-                .grace_period;
+            let grace = policy.or(task.kill_policy).unwrap_or_default().grace_period;
             self.shutdown_grace.map_or(grace, |g| grace.min(g))
         };
         match &mut self.phase {
@@ -332,8 +333,9 @@ impl CommandCore {
     fn on_exited(&mut self, now: Instant, kind: ExitKind, out: &mut Vec<Command>) {
         let status = match &self.phase {
             Phase::Running { task } | Phase::Launching { task, .. } => match kind {
-                ExitKind::Code(0) => update(&task.task_id, TaskState::Finished)
-                    .with_message(kind.describe()),
+                ExitKind::Code(0) => {
+                    update(&task.task_id, TaskState::Finished).with_message(kind.describe())
+                }
                 _ => update(&task.task_id, TaskState::Failed)
                     .with_message(kind.describe())
                     .with_reason(TaskStatusReason::CommandExited),

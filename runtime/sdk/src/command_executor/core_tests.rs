@@ -6,7 +6,12 @@ use drover_proto::{AgentId, Resources};
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn task() -> TaskInfo {
-    TaskInfo::command("t1", AgentId::new("a1"), Resources::new(), CommandInfo::shell("sleep 100"))
+    TaskInfo::command(
+        "t1",
+        AgentId::new("a1"),
+        Resources::new(),
+        CommandInfo::shell("sleep 100"),
+    )
 }
 
 fn states(out: &[Command]) -> Vec<TaskState> {
@@ -59,7 +64,10 @@ fn launch_reports_starting_then_running() {
     let mut core = CommandCore::new(ACK_TIMEOUT);
     let out = core.handle(t0, Input::Launch(task()));
     assert_eq!(states(&out), vec![TaskState::Starting]);
-    assert_eq!(out.last(), Some(&Command::Spawn(CommandInfo::shell("sleep 100"))));
+    assert_eq!(
+        out.last(),
+        Some(&Command::Spawn(CommandInfo::shell("sleep 100")))
+    );
     let out = core.handle(t0, Input::Spawned);
     assert_eq!(states(&out), vec![TaskState::Running]);
     assert_eq!(core.next_deadline(), None);
@@ -74,7 +82,10 @@ fn exit_zero_finishes_and_exits_after_the_acknowledgement() {
     assert!(!core.is_done());
     // The acknowledgement of an earlier, non-terminal update does not end it.
     assert!(acked(&mut core, t0, TaskState::Running).is_empty());
-    assert_eq!(acked(&mut core, t0, TaskState::Finished), vec![Command::Exit(0)]);
+    assert_eq!(
+        acked(&mut core, t0, TaskState::Finished),
+        vec![Command::Exit(0)]
+    );
     assert!(core.is_done());
 }
 
@@ -84,7 +95,10 @@ fn non_zero_exit_fails_with_the_status() {
     let mut core = running(t0);
     let status = last_update(&core.handle(t0, Input::Exited(ExitKind::Code(3))));
     assert_eq!(status.state, TaskState::Failed);
-    assert_eq!(status.message.as_deref(), Some("Command exited with status 3"));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("Command exited with status 3")
+    );
     assert_eq!(status.reason, Some(TaskStatusReason::CommandExited));
 }
 
@@ -94,7 +108,10 @@ fn an_unrequested_signal_fails_the_task() {
     let mut core = running(t0);
     let status = last_update(&core.handle(t0, Input::Exited(ExitKind::Signal(9))));
     assert_eq!(status.state, TaskState::Failed);
-    assert_eq!(status.message.as_deref(), Some("Command terminated with signal SIGKILL"));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("Command terminated with signal SIGKILL")
+    );
 }
 
 #[test]
@@ -136,7 +153,9 @@ fn kill_sends_sigterm_then_sigkill_after_the_grace_period() {
     assert_eq!(out, vec![Command::Signal(KillSignal::Term)]);
     let grace = KillPolicy::default().grace_period;
     assert_eq!(core.next_deadline(), Some(t0 + grace));
-    assert!(core.handle(t0 + grace - Duration::from_millis(1), Input::Tick).is_empty());
+    assert!(core
+        .handle(t0 + grace - Duration::from_millis(1), Input::Tick)
+        .is_empty());
     assert_eq!(
         core.handle(t0 + grace, Input::Tick),
         vec![Command::Signal(KillSignal::Kill)]
@@ -195,7 +214,10 @@ fn a_kill_during_launch_is_carried_out_once_spawned() {
     assert_eq!(out.last(), Some(&Command::Signal(KillSignal::Term)));
     let status = last_update(&core.handle(t0, Input::Exited(ExitKind::Signal(15))));
     assert_eq!(status.state, TaskState::Killed);
-    assert_eq!(status.reason, Some(TaskStatusReason::TaskKilledDuringLaunch));
+    assert_eq!(
+        status.reason,
+        Some(TaskStatusReason::TaskKilledDuringLaunch)
+    );
     assert_eq!(
         status.message.as_deref(),
         Some("Command terminated with signal SIGTERM")
@@ -221,9 +243,15 @@ fn a_second_task_is_refused_without_touching_the_first() {
     let mut second = task();
     second.task_id = TaskId::new("t2");
     let status = last_update(&core.handle(t0, Input::Launch(second)));
-    assert_eq!((status.task_id.as_str(), status.state), ("t2", TaskState::Failed));
+    assert_eq!(
+        (status.task_id.as_str(), status.state),
+        ("t2", TaskState::Failed)
+    );
     let status = last_update(&core.handle(t0, Input::Exited(ExitKind::Code(0))));
-    assert_eq!((status.task_id.as_str(), status.state), ("t1", TaskState::Finished));
+    assert_eq!(
+        (status.task_id.as_str(), status.state),
+        ("t1", TaskState::Finished)
+    );
 }
 
 #[test]
@@ -232,7 +260,10 @@ fn without_an_acknowledgement_it_exits_after_the_timeout() {
     let mut core = running(t0);
     core.handle(t0, Input::Exited(ExitKind::Code(1)));
     assert_eq!(core.next_deadline(), Some(t0 + ACK_TIMEOUT));
-    assert_eq!(core.handle(t0 + ACK_TIMEOUT, Input::Tick), vec![Command::Exit(0)]);
+    assert_eq!(
+        core.handle(t0 + ACK_TIMEOUT, Input::Tick),
+        vec![Command::Exit(0)]
+    );
 }
 
 #[test]

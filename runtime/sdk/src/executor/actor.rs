@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use actix::fut::{ActorFutureExt, WrapFuture};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, SpawnHandle, StreamHandler};
 use drover_proto::codec::Role;
 use drover_proto::{ExecutorCall, ExecutorEvent};
@@ -95,24 +96,24 @@ impl<E: Executor> ExecutorActor<E> {
                 self.link = Some(self.net.connect(vec![self.agent], Role::Agent, sink));
             }
             Command::Send(call) => {
-                if !self.link.as_ref().is_some_and(|l| l.send(call).is_ok()) {
+                if self.link.as_ref().is_none_or(|l| l.send(call).is_err()) {
                     tracing::warn!("call to the agent not sent: the link is closed");
                 }
             }
             Command::Deliver(callback) => self.deliver(callback),
             Command::Finish(ending) => {
-                if let Some(link) = self.link.take() {
-                    link.close();
-                }
                 let outcome = match ending {
                     Ending::Stopped => Ok(()),
                     Ending::RecoveryTimeout(timeout) => Err(SdkError::RecoveryTimeout { timeout }),
                     Ending::Refused(message) => Err(SdkError::AgentRefused { message }),
                 };
-                if let Some(done) = self.done.take() {
-                    let _ = done.send(outcome);
-                }
-                ctx.stop();
+                let flushed = crate::net::close_and_wait(self.link.take());
+                ctx.wait(flushed.into_actor(self).map(move |(), act, ctx| {
+                    if let Some(done) = act.done.take() {
+                        let _ = done.send(outcome);
+                    }
+                    ctx.stop();
+                }));
             }
         }
     }

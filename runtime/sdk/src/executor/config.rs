@@ -147,11 +147,16 @@ mod tests {
     fn recovery_timeout_is_decimal_seconds() {
         let mut v = vars();
         v.insert(env::RECOVERY_TIMEOUT, "2.5".to_owned());
-        assert_eq!(read(&v).expect("valid").recovery_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            read(&v).expect("valid").recovery_timeout,
+            Duration::from_millis(2500)
+        );
         for bad in ["-1", "soon", "inf"] {
             v.insert(env::RECOVERY_TIMEOUT, bad.to_owned());
             let err = read(&v).expect_err(bad);
-            assert!(matches!(err, SdkError::InvalidEnv { var, .. } if var == env::RECOVERY_TIMEOUT));
+            assert!(
+                matches!(err, SdkError::InvalidEnv { var, .. } if var == env::RECOVERY_TIMEOUT)
+            );
         }
     }
 

@@ -21,6 +21,10 @@ use drover_proto::{
 use super::config::ExecutorConfig;
 
 /// What the shell feeds the core.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per event; boxing would only add an allocation"
+)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// The driver starts: connect to the agent.
@@ -42,6 +46,10 @@ pub enum Input {
 }
 
 /// A callback of the user's executor to run.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per event; boxing would only add an allocation"
+)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Callback {
     /// [`super::Executor::registered`].
@@ -94,6 +102,10 @@ pub enum Ending {
 }
 
 /// What the core asks the shell to do, in order.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per event; boxing would only add an allocation"
+)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Open the (self-reconnecting) link to the agent.

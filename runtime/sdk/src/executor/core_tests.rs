@@ -39,7 +39,12 @@ fn subscribed() -> ExecutorEvent {
 }
 
 fn task(id: &str) -> TaskInfo {
-    TaskInfo::command(id, AgentId::new("a1"), Resources::new(), CommandInfo::shell("true"))
+    TaskInfo::command(
+        id,
+        AgentId::new("a1"),
+        Resources::new(),
+        CommandInfo::shell("true"),
+    )
 }
 
 fn status(id: &str, state: TaskState, uuid: u8) -> TaskStatus {
@@ -80,7 +85,10 @@ fn subscribes_on_connect_then_registers() {
         })]
     );
     let out = core.handle(t0, Input::Event(subscribed()));
-    assert!(matches!(out.as_slice(), [Command::Deliver(Callback::Registered { .. })]));
+    assert!(matches!(
+        out.as_slice(),
+        [Command::Deliver(Callback::Registered { .. })]
+    ));
     assert!(core.is_subscribed());
     assert_eq!(core.next_deadline(), None);
 }
@@ -92,7 +100,10 @@ fn resubscribes_with_unacknowledged_tasks_and_updates() {
     core.handle(t0, Input::Event(ExecutorEvent::Launch { task: task("t1") }));
     core.handle(t0, Input::Event(ExecutorEvent::Launch { task: task("t2") }));
     let sent = core.handle(t0, Input::SendUpdate(status("t1", TaskState::Running, 1)));
-    assert!(matches!(sent.as_slice(), [Command::Send(ExecutorCall::Update { .. })]));
+    assert!(matches!(
+        sent.as_slice(),
+        [Command::Send(ExecutorCall::Update { .. })]
+    ));
     core.handle(t0, Input::SendUpdate(status("t2", TaskState::Finished, 2)));
     core.handle(t0, ack("t2", 2)); // t2 is terminal and acknowledged: forgotten
 
@@ -113,7 +124,10 @@ fn resubscribes_with_unacknowledged_tasks_and_updates() {
     else {
         panic!("expected a Subscribe, got {out:?}");
     };
-    let task_ids: Vec<&str> = unacknowledged_tasks.iter().map(|t| t.task_id.as_str()).collect();
+    let task_ids: Vec<&str> = unacknowledged_tasks
+        .iter()
+        .map(|t| t.task_id.as_str())
+        .collect();
     assert_eq!(task_ids, vec!["t1"]);
     let states: Vec<TaskState> = unacknowledged_updates.iter().map(|u| u.state).collect();
     assert_eq!(states, vec![TaskState::Running, TaskState::Failed]);
@@ -135,7 +149,11 @@ fn an_acknowledgement_with_an_unknown_uuid_retires_the_oldest_update_of_the_task
     let out = core.handle(t0, ack("t1", 99));
     assert_eq!(
         out,
-        vec![Command::Deliver(Callback::Acknowledged(status("t1", TaskState::Starting, 1)))]
+        vec![Command::Deliver(Callback::Acknowledged(status(
+            "t1",
+            TaskState::Starting,
+            1
+        )))]
     );
     assert_eq!(core.unacknowledged_updates().len(), 1);
     assert!(core.handle(t0, ack("t9", 1)).is_empty());
@@ -151,7 +169,9 @@ fn gives_up_after_the_recovery_timeout() {
     assert_eq!(core.next_deadline(), Some(deadline));
     // A reconnect that does not lead to a subscription does not reset the timer.
     core.handle(t1, Input::Connected);
-    assert!(core.handle(deadline - Duration::from_millis(1), Input::Tick).is_empty());
+    assert!(core
+        .handle(deadline - Duration::from_millis(1), Input::Tick)
+        .is_empty());
     let out = core.handle(deadline, Input::Tick);
     assert_eq!(
         out,
@@ -163,7 +183,9 @@ fn gives_up_after_the_recovery_timeout() {
     let out = core.handle(deadline, Input::Stop);
     assert_eq!(
         out,
-        vec![Command::Finish(Ending::RecoveryTimeout(Duration::from_secs(60)))]
+        vec![Command::Finish(Ending::RecoveryTimeout(
+            Duration::from_secs(60)
+        ))]
     );
 }
 
@@ -175,14 +197,19 @@ fn the_recovery_timeout_also_bounds_the_first_subscription() {
     let deadline = t0 + config().recovery_timeout;
     assert_eq!(core.next_deadline(), Some(deadline));
     let out = core.handle(deadline, Input::Tick);
-    assert!(matches!(out.as_slice(), [Command::Deliver(Callback::Shutdown { .. })]));
+    assert!(matches!(
+        out.as_slice(),
+        [Command::Deliver(Callback::Shutdown { .. })]
+    ));
     // The executor does not stop: the driver ends when the grace period passes.
     let end = deadline + Duration::from_secs(5);
     assert_eq!(core.next_deadline(), Some(end));
     let out = core.handle(end, Input::Tick);
     assert_eq!(
         out,
-        vec![Command::Finish(Ending::RecoveryTimeout(Duration::from_secs(60)))]
+        vec![Command::Finish(Ending::RecoveryTimeout(
+            Duration::from_secs(60)
+        ))]
     );
     assert!(core.handle(end, Input::Connected).is_empty());
 }
@@ -192,10 +219,17 @@ fn shutdown_gives_the_executor_its_grace_period() {
     let t0 = Instant::now();
     let mut core = running_core(t0);
     let grace = Duration::from_secs(2);
-    let out = core.handle(t0, Input::Event(ExecutorEvent::Shutdown { grace_period: grace }));
+    let out = core.handle(
+        t0,
+        Input::Event(ExecutorEvent::Shutdown {
+            grace_period: grace,
+        }),
+    );
     assert_eq!(
         out,
-        vec![Command::Deliver(Callback::Shutdown { grace_period: grace })]
+        vec![Command::Deliver(Callback::Shutdown {
+            grace_period: grace
+        })]
     );
     assert_eq!(core.next_deadline(), Some(t0 + grace));
     assert_eq!(
@@ -235,5 +269,7 @@ fn messages_are_sent_only_while_subscribed() {
         })]
     );
     core.handle(t0, Input::Disconnected);
-    assert!(core.handle(t0, Input::SendMessage(b"hi".to_vec())).is_empty());
+    assert!(core
+        .handle(t0, Input::SendMessage(b"hi".to_vec()))
+        .is_empty());
 }

@@ -95,9 +95,13 @@ impl ExecutorDriver {
     pub fn send_status_update(&self, mut status: TaskStatus) -> Result<UpdateUuid, SdkError> {
         let id = &self.identity;
         status.source = TaskStatusSource::Executor;
-        status.executor_id.get_or_insert_with(|| id.executor_id.clone());
+        status
+            .executor_id
+            .get_or_insert_with(|| id.executor_id.clone());
         status.agent_id.get_or_insert_with(|| id.agent_id.clone());
-        status.container_id.get_or_insert_with(|| id.container_id.clone());
+        status
+            .container_id
+            .get_or_insert_with(|| id.container_id.clone());
         if status.timestamp == 0.0 {
             status.timestamp = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -15,6 +15,40 @@
 //! nothing is lost; if the agent stays away longer than the recovery timeout
 //! (`DROVER_RECOVERY_TIMEOUT`, 15 minutes by default) it calls [`Executor::shutdown`]
 //! and ends with [`crate::SdkError::RecoveryTimeout`].
+//!
+//! # Example
+//!
+//! An executor that "runs" each task by reporting it finished at once:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use drover_proto::{KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus, TaskStatusSource};
+//! use drover_sdk::executor::{Executor, ExecutorConfig, ExecutorDriver};
+//!
+//! struct Instant;
+//!
+//! impl Executor for Instant {
+//!     fn launch_task(&mut self, driver: &ExecutorDriver, task: TaskInfo) {
+//!         for state in [TaskState::Running, TaskState::Finished] {
+//!             let status = TaskStatus::new(task.task_id.clone(), state, TaskStatusSource::Executor);
+//!             let _ = driver.send_status_update(status);
+//!         }
+//!     }
+//!
+//!     fn kill_task(&mut self, driver: &ExecutorDriver, task_id: TaskId, _: Option<KillPolicy>) {
+//!         let status = TaskStatus::new(task_id, TaskState::Killed, TaskStatusSource::Executor);
+//!         let _ = driver.send_status_update(status);
+//!     }
+//!
+//!     fn shutdown(&mut self, driver: &ExecutorDriver, _grace_period: Duration) {
+//!         let _ = driver.stop();
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), drover_sdk::SdkError> {
+//!     ExecutorDriver::run(ExecutorConfig::from_env()?, Instant)
+//! }
+//! ```
 
 mod actor;
 mod config;
@@ -26,7 +60,9 @@ pub use driver::{ExecutorDriver, ExecutorRun};
 
 use std::time::Duration;
 
-use drover_proto::{AgentId, ExecutorInfo, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskStatus};
+use drover_proto::{
+    AgentId, ExecutorInfo, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskStatus,
+};
 
 /// An executor: the callbacks the driver runs, one at a time and in the order the
 /// agent's events arrive, on the driver's thread. Act through the `driver` handle.
@@ -62,7 +98,12 @@ pub trait Executor: Send + 'static {
 
     /// Kill a task (SIGTERM, SIGKILL after the grace period of `kill_policy`, else of
     /// the task's own policy) and report `TASK_KILLED`.
-    fn kill_task(&mut self, driver: &ExecutorDriver, task_id: TaskId, kill_policy: Option<KillPolicy>);
+    fn kill_task(
+        &mut self,
+        driver: &ExecutorDriver,
+        task_id: TaskId,
+        kill_policy: Option<KillPolicy>,
+    );
 
     /// An update this executor sent was acknowledged by the scheduler (the driver has
     /// already forgotten it).

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
 use std::time::Instant;
 
+use actix::fut::{ActorFutureExt, WrapFuture};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, SpawnHandle, StreamHandler};
 use drover_proto::codec::Role;
 use drover_proto::{SchedulerCall, SchedulerEvent};
@@ -122,24 +123,23 @@ impl<S: Scheduler> SchedulerActor<S> {
             }
             Command::Send(call) => {
                 let name = call.name();
-                let sent = self.link.as_ref().is_some_and(|l| l.send(call).is_ok());
-                if !sent {
+                if self.link.as_ref().is_none_or(|l| l.send(call).is_err()) {
                     tracing::warn!(call = name, "call not sent: the link is closed");
                 }
             }
             Command::Deliver(callback) => self.deliver(callback),
             Command::Finish(ending) => {
-                if let Some(link) = self.link.take() {
-                    link.close();
-                }
                 let outcome = match ending {
                     Ending::Stopped(reason) => Ok(reason),
                     Ending::Removed { message } => Err(SdkError::FrameworkRemoved { message }),
                 };
-                if let Some(done) = self.done.take() {
-                    let _ = done.send(outcome);
-                }
-                ctx.stop();
+                let flushed = crate::net::close_and_wait(self.link.take());
+                ctx.wait(flushed.into_actor(self).map(move |(), act, ctx| {
+                    if let Some(done) = act.done.take() {
+                        let _ = done.send(outcome);
+                    }
+                    ctx.stop();
+                }));
             }
         }
     }

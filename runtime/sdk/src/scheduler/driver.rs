@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use drover_proto::{
-    AgentId, ExecutorId, Filters, FrameworkId, OfferId, Operation, ReconcileTask, TaskId,
-    TaskInfo, TaskStatus,
+    AgentId, ExecutorId, Filters, FrameworkId, OfferId, Operation, ReconcileTask, TaskId, TaskInfo,
+    TaskStatus,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
@@ -86,7 +86,10 @@ impl SchedulerDriver {
 
     /// [`SchedulerDriver::start`] and [`SchedulerRun::join`] in one: blocks until the
     /// driver ends. Stop it from a callback with [`SchedulerDriver::stop`].
-    pub fn run<S: Scheduler>(config: SchedulerConfig, scheduler: S) -> Result<StopReason, SdkError> {
+    pub fn run<S: Scheduler>(
+        config: SchedulerConfig,
+        scheduler: S,
+    ) -> Result<StopReason, SdkError> {
         let (_driver, run) = Self::start(config, scheduler)?;
         run.join()
     }

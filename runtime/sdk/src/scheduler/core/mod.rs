@@ -18,192 +18,25 @@
 
 use std::time::{Duration, Instant};
 
-use drover_proto::{
-    AgentId, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
-    Operation, ReconcileTask, SchedulerCall, SchedulerEvent, TaskId, TaskStatus,
-};
+use drover_proto::{FrameworkId, FrameworkInfo, SchedulerCall, SchedulerEvent, TaskStatus};
 
 use super::config::SchedulerConfig;
 
-/// A call made through the driver handle; the core adds the framework id.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DriverCall {
-    /// `Accept` offers with operations.
-    Accept {
-        /// Offers used (all of one agent).
-        offer_ids: Vec<OfferId>,
-        /// What to do with them.
-        operations: Vec<Operation>,
-        /// Filter for the unused part.
-        filters: Filters,
-    },
-    /// `Decline` offers.
-    Decline {
-        /// Offers declined.
-        offer_ids: Vec<OfferId>,
-        /// How long to refuse them.
-        filters: Filters,
-    },
-    /// `Revive` roles (all if empty).
-    Revive {
-        /// Roles.
-        roles: Vec<String>,
-    },
-    /// `Suppress` roles (all if empty).
-    Suppress {
-        /// Roles.
-        roles: Vec<String>,
-    },
-    /// `Kill` a task.
-    Kill {
-        /// The task.
-        task_id: TaskId,
-        /// Its agent, if known.
-        agent_id: Option<AgentId>,
-    },
-    /// Explicitly acknowledge an update (only with explicit acknowledgements).
-    Acknowledge {
-        /// The update as received.
-        status: TaskStatus,
-    },
-    /// `Reconcile` tasks (all if empty).
-    Reconcile {
-        /// Tasks.
-        tasks: Vec<ReconcileTask>,
-    },
-    /// `Message` to an executor.
-    Message {
-        /// The executor's agent.
-        agent_id: AgentId,
-        /// The executor.
-        executor_id: ExecutorId,
-        /// The data.
-        data: Vec<u8>,
-    },
-}
+mod types;
 
-/// What the shell feeds the core.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Input {
-    /// The driver starts: connect to the first master.
-    Start,
-    /// The link asked for by the last [`Command::Connect`] is up.
-    Connected {
-        /// Index in the configured masters of the one it reached, if known.
-        master: Option<usize>,
-    },
-    /// That link's connection is down; the link reconnects by itself.
-    Disconnected,
-    /// An event from the master on the current link.
-    Event(SchedulerEvent),
-    /// A call from the driver handle.
-    Call(DriverCall),
-    /// `stop(failover)` from the driver handle.
-    Stop {
-        /// `true`: just disconnect; `false`: tear the framework down.
-        failover: bool,
-    },
-    /// Time passed; check deadlines (see [`SchedulerCore::next_deadline`]).
-    Tick,
-}
-
-/// A callback of the user's scheduler to run, in order with the other commands.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Callback {
-    /// [`super::Scheduler::subscribed`].
-    Subscribed {
-        /// The framework id.
-        framework_id: FrameworkId,
-        /// The master.
-        master_info: MasterInfo,
-    },
-    /// [`super::Scheduler::offers`].
-    Offers(Vec<Offer>),
-    /// [`super::Scheduler::offer_rescinded`].
-    Rescinded(OfferId),
-    /// [`super::Scheduler::status_update`].
-    StatusUpdate(TaskStatus),
-    /// [`super::Scheduler::framework_message`].
-    FrameworkMessage {
-        /// The agent.
-        agent_id: AgentId,
-        /// The executor.
-        executor_id: ExecutorId,
-        /// The data.
-        data: Vec<u8>,
-    },
-    /// [`super::Scheduler::agent_lost`].
-    AgentLost(AgentId),
-    /// [`super::Scheduler::executor_lost`].
-    ExecutorLost {
-        /// The agent.
-        agent_id: AgentId,
-        /// The executor.
-        executor_id: ExecutorId,
-        /// Its exit status.
-        status: Option<i32>,
-    },
-    /// [`super::Scheduler::rejected`].
-    Rejected {
-        /// The call's name.
-        call: String,
-        /// Why.
-        message: String,
-    },
-    /// [`super::Scheduler::error`].
-    Error(String),
-    /// [`super::Scheduler::disconnected`].
-    Disconnected,
-}
-
-/// How a stopped driver ended without an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// `stop(true)`: disconnected; the master keeps the framework and its tasks for its
-    /// `failover_timeout`, so a new driver with the same framework id can take over.
-    Failover,
-    /// `stop(false)` / `teardown()`: the framework was torn down.
-    TornDown,
-    /// `stop(false)` while not subscribed: the teardown could not be sent, so the master
-    /// removes the framework only when its `failover_timeout` passes.
-    TeardownUnsent,
-}
-
-/// How the driver ends.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// Stopped on request.
-    Stopped(StopReason),
-    /// The master removed the framework (its `Error` event).
-    Removed {
-        /// The master's explanation.
-        message: String,
-    },
-}
-
-/// What the core asks the shell to do, in order.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Command {
-    /// Drop any current link and open one that tries the configured masters in turn,
-    /// starting with index `start`.
-    Connect {
-        /// Index of the first master to try.
-        start: usize,
-    },
-    /// Send a call on the current link.
-    Send(SchedulerCall),
-    /// Run a callback of the user's scheduler.
-    Deliver(Callback),
-    /// Close the link (after flushing sent calls) and end the driver.
-    Finish(Ending),
-}
+pub use types::{Callback, Command, DriverCall, Ending, Input, StopReason};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Conn {
     Idle,
     Connecting,
-    Subscribing { since: Instant },
-    Subscribed { last_event: Instant, heartbeat: Duration },
+    Subscribing {
+        since: Instant,
+    },
+    Subscribed {
+        last_event: Instant,
+        heartbeat: Duration,
+    },
     Stopped,
 }
 
@@ -296,13 +129,18 @@ impl SchedulerCore {
             Input::Stop { failover } => self.on_stop(failover, &mut out),
             Input::Tick => {
                 if self.next_deadline().is_some_and(|d| now >= d) {
-                    tracing::warn!(master = self.current, "master did not answer in time, trying the next one");
+                    tracing::warn!(
+                        master = self.current,
+                        "master did not answer in time, trying the next one"
+                    );
                     if self.is_subscribed() {
                         out.push(Command::Deliver(Callback::Disconnected));
                     }
                     self.current = (self.current + 1) % self.masters;
                     self.conn = Conn::Connecting;
-                    out.push(Command::Connect { start: self.current });
+                    out.push(Command::Connect {
+                        start: self.current,
+                    });
                 }
             }
         }
@@ -329,7 +167,10 @@ impl SchedulerCore {
                     master_info,
                 }));
             }
-            (Conn::Subscribing { .. } | Conn::Subscribed { .. }, SchedulerEvent::Error { message }) => {
+            (
+                Conn::Subscribing { .. } | Conn::Subscribed { .. },
+                SchedulerEvent::Error { message },
+            ) => {
                 self.conn = Conn::Stopped;
                 out.push(Command::Deliver(Callback::Error(message.clone())));
                 out.push(Command::Finish(Ending::Removed { message }));
@@ -408,8 +249,7 @@ impl SchedulerCore {
     }
 
     fn on_call(&mut self, call: DriverCall, out: &mut Vec<Command>) {
-        let Some(framework_id) = self.framework.id.clone().filter(|_| self.is_subscribed())
-        else {
+        let Some(framework_id) = self.framework.id.clone().filter(|_| self.is_subscribed()) else {
             tracing::warn!(?call, "call dropped: the driver is not subscribed");
             return;
         };
@@ -495,5 +335,4 @@ impl SchedulerCore {
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
 mod tests;

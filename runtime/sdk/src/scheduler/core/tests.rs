@@ -1,7 +1,10 @@
 //! Tests of the scheduler driver core: inputs in, commands out, time passed by hand.
 
 use super::*;
-use drover_proto::{TaskState, TaskStatusSource, UpdateUuid};
+use drover_proto::{
+    AgentId, ExecutorId, Filters, MasterInfo, OfferId, TaskId, TaskState, TaskStatusSource,
+    UpdateUuid,
+};
 
 fn config(masters: &[&str]) -> SchedulerConfig {
     SchedulerConfig::new(
@@ -51,7 +54,11 @@ fn subscribed_core(cfg: &SchedulerConfig, t0: Instant) -> SchedulerCore {
 }
 
 fn update(uuid: Option<u8>) -> TaskStatus {
-    let mut s = TaskStatus::new(TaskId::new("t1"), TaskState::Running, TaskStatusSource::Executor);
+    let mut s = TaskStatus::new(
+        TaskId::new("t1"),
+        TaskState::Running,
+        TaskStatusSource::Executor,
+    );
     s.agent_id = Some(AgentId::new("a1"));
     s.uuid = uuid.map(|b| UpdateUuid([b; 16]));
     s
@@ -105,7 +112,9 @@ fn a_master_that_does_not_answer_subscribe_is_skipped() {
     core.handle(t0, connected(1));
     let t1 = t0 + cfg.subscribe_timeout;
     assert_eq!(core.next_deadline(), Some(t1));
-    assert!(core.handle(t1 - Duration::from_millis(1), Input::Tick).is_empty());
+    assert!(core
+        .handle(t1 - Duration::from_millis(1), Input::Tick)
+        .is_empty());
     assert_eq!(core.handle(t1, Input::Tick), vec![connect(2)]);
     // The new link reaches the last master, which does not answer either: wrap around.
     core.handle(t1, connected(2));
@@ -131,7 +140,9 @@ fn missed_heartbeats_mean_the_master_is_gone() {
     core.handle(t1, Input::Event(SchedulerEvent::Heartbeat));
     let deadline = t1 + Duration::from_secs(u64::from(cfg.missed_heartbeats));
     assert_eq!(core.next_deadline(), Some(deadline));
-    assert!(core.handle(deadline - Duration::from_millis(1), Input::Tick).is_empty());
+    assert!(core
+        .handle(deadline - Duration::from_millis(1), Input::Tick)
+        .is_empty());
     let out = core.handle(deadline, Input::Tick);
     assert_eq!(
         out,
@@ -145,7 +156,12 @@ fn updates_with_a_uuid_are_acknowledged_after_the_callback() {
     let t0 = Instant::now();
     let mut core = subscribed_core(&config(&["m1:1"]), t0);
     let status = update(Some(7));
-    let out = core.handle(t0, Input::Event(SchedulerEvent::Update { status: status.clone() }));
+    let out = core.handle(
+        t0,
+        Input::Event(SchedulerEvent::Update {
+            status: status.clone(),
+        }),
+    );
     assert_eq!(
         out,
         vec![
@@ -159,7 +175,12 @@ fn updates_with_a_uuid_are_acknowledged_after_the_callback() {
         ]
     );
     // Master-generated updates (no uuid) need no acknowledgement.
-    let out = core.handle(t0, Input::Event(SchedulerEvent::Update { status: update(None) }));
+    let out = core.handle(
+        t0,
+        Input::Event(SchedulerEvent::Update {
+            status: update(None),
+        }),
+    );
     assert_eq!(out.len(), 1);
 }
 
@@ -169,17 +190,33 @@ fn explicit_acks_wait_for_the_scheduler() {
     let cfg = config(&["m1:1"]).with_explicit_acks(true);
     let mut core = subscribed_core(&cfg, t0);
     let status = update(Some(1));
-    let out = core.handle(t0, Input::Event(SchedulerEvent::Update { status: status.clone() }));
-    assert_eq!(out, vec![Command::Deliver(Callback::StatusUpdate(status.clone()))]);
+    let out = core.handle(
+        t0,
+        Input::Event(SchedulerEvent::Update {
+            status: status.clone(),
+        }),
+    );
+    assert_eq!(
+        out,
+        vec![Command::Deliver(Callback::StatusUpdate(status.clone()))]
+    );
     let out = core.handle(t0, Input::Call(DriverCall::Acknowledge { status }));
-    assert!(matches!(out.as_slice(), [Command::Send(SchedulerCall::Acknowledge { .. })]));
+    assert!(matches!(
+        out.as_slice(),
+        [Command::Send(SchedulerCall::Acknowledge { .. })]
+    ));
 }
 
 #[test]
 fn explicit_acknowledge_is_ignored_with_implicit_acks() {
     let t0 = Instant::now();
     let mut core = subscribed_core(&config(&["m1:1"]), t0);
-    let out = core.handle(t0, Input::Call(DriverCall::Acknowledge { status: update(Some(1)) }));
+    let out = core.handle(
+        t0,
+        Input::Call(DriverCall::Acknowledge {
+            status: update(Some(1)),
+        }),
+    );
     assert!(out.is_empty());
 }
 
@@ -276,7 +313,10 @@ fn stop_with_failover_keeps_the_framework() {
     let t0 = Instant::now();
     let mut core = subscribed_core(&config(&["m1:1"]), t0);
     let out = core.handle(t0, Input::Stop { failover: true });
-    assert_eq!(out, vec![Command::Finish(Ending::Stopped(StopReason::Failover))]);
+    assert_eq!(
+        out,
+        vec![Command::Finish(Ending::Stopped(StopReason::Failover))]
+    );
 }
 
 #[test]
@@ -285,7 +325,10 @@ fn stop_while_disconnected_says_the_teardown_was_not_sent() {
     let mut core = subscribed_core(&config(&["m1:1"]), t0);
     core.handle(t0, Input::Disconnected);
     let out = core.handle(t0, Input::Stop { failover: false });
-    assert_eq!(out, vec![Command::Finish(Ending::Stopped(StopReason::TeardownUnsent))]);
+    assert_eq!(
+        out,
+        vec![Command::Finish(Ending::Stopped(StopReason::TeardownUnsent))]
+    );
 }
 
 #[test]
@@ -310,4 +353,41 @@ fn events_before_subscription_are_ignored() {
     core.handle(t0, connected(0));
     let out = core.handle(t0, Input::Event(SchedulerEvent::Offers { offers: vec![] }));
     assert!(out.is_empty());
+}
+
+#[test]
+fn rejections_rescinds_and_messages_become_callbacks() {
+    let t0 = Instant::now();
+    let mut core = subscribed_core(&config(&["m1:1"]), t0);
+    let rejected = Input::Event(SchedulerEvent::Rejected {
+        call: "ACCEPT".into(),
+        message: "not your offer".into(),
+    });
+    assert_eq!(
+        core.handle(t0, rejected),
+        vec![Command::Deliver(Callback::Rejected {
+            call: "ACCEPT".into(),
+            message: "not your offer".into(),
+        })]
+    );
+    let rescind = Input::Event(SchedulerEvent::Rescind {
+        offer_id: OfferId::new("o1"),
+    });
+    assert_eq!(
+        core.handle(t0, rescind),
+        vec![Command::Deliver(Callback::Rescinded(OfferId::new("o1")))]
+    );
+    let message = Input::Event(SchedulerEvent::Message {
+        agent_id: AgentId::new("a1"),
+        executor_id: ExecutorId::new("e1"),
+        data: vec![1, 2],
+    });
+    assert_eq!(
+        core.handle(t0, message),
+        vec![Command::Deliver(Callback::FrameworkMessage {
+            agent_id: AgentId::new("a1"),
+            executor_id: ExecutorId::new("e1"),
+            data: vec![1, 2],
+        })]
+    );
 }

@@ -1,0 +1,74 @@
+//! Drover's built-in command executor, the process behind `drover executor`: the agent
+//! starts it for a task that has a [`drover_proto::CommandInfo`] and no executor of its
+//! own. It runs that one command and reports its life:
+//!
+//! - the command runs with working directory = the sandbox (`DROVER_SANDBOX`), the
+//!   executor's environment plus the command's, stdout/stderr = the executor's (which
+//!   the containerizer points at the sandbox's `stdout`/`stderr` files), in a process
+//!   group of its own; a shell command runs as `/bin/sh -c value`, otherwise `value`
+//!   with `arguments` as argv;
+//! - updates: `TASK_STARTING`, `TASK_RUNNING`, then `TASK_FINISHED` (exit 0),
+//!   `TASK_FAILED` ("Command exited with status N" / "Command terminated with signal
+//!   S", or a command that could not be spawned) or `TASK_KILLED`;
+//! - a kill sends SIGTERM to the whole group, then SIGKILL after the kill policy's grace
+//!   period (3 s by default);
+//! - once the terminal update is acknowledged, or [`TERMINAL_ACK_TIMEOUT`] after it
+//!   was sent, the executor exits.
+//!
+//! Decisions live in [`core`] (pure, tested without processes); [`run`] wires the
+//! executor driver, the shell and the process together.
+
+pub mod core;
+mod process;
+mod shell;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::unbounded_channel;
+
+use crate::error::SdkError;
+use crate::executor::{ExecutorConfig, ExecutorDriver};
+use shell::{CommandExecutor, Shell};
+
+/// How long the executor waits for the acknowledgement of the task's terminal update
+/// before it exits anyway. The agent has the update by then unless it is gone; an
+/// executor that outlives its task holds the container for nothing.
+pub const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the command executor as started by an agent: reads the environment contract,
+/// runs the task, and returns the executor's exit status (0 once the task's terminal
+/// update went out). Errors: the environment or TLS identity is unusable, or the agent
+/// refused the executor or stayed away past the recovery timeout.
+///
+/// Blocks; creates its own runtime, so call it from a plain `fn main` (not from inside
+/// an async runtime).
+pub fn run() -> Result<i32, SdkError> {
+    run_with(ExecutorConfig::from_env()?)
+}
+
+/// [`run`] with an explicit configuration instead of the environment.
+pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
+    let sandbox = config.sandbox.clone();
+    let (tx, rx) = unbounded_channel();
+    let (driver, driver_run) =
+        ExecutorDriver::start(config, CommandExecutor { inputs: tx.clone() })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let ended = tokio::spawn(async move {
+            let result = driver_run.wait().await;
+            // Tell the shell, in case it is not the one that stopped the driver.
+            let _ = tx.send(core::Input::DriverEnded);
+            result
+        });
+        let code = Shell::new(driver, sandbox, TERMINAL_ACK_TIMEOUT)
+            .run(rx)
+            .await;
+        match ended.await {
+            Ok(Ok(())) => Ok(code),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(SdkError::DriverPanicked(e.to_string())),
+        }
+    })
+}

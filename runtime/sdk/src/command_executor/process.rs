@@ -1,0 +1,84 @@
+//! The task's process: spawning a [`CommandInfo`] in the sandbox in a process group of
+//! its own, signalling that group, and reading how the process ended.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+
+use drover_proto::CommandInfo;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{Pid, User};
+use tokio::process::{Child, Command};
+
+use super::core::{ExitKind, KillSignal};
+
+/// Spawns `info` with working directory `sandbox`: `/bin/sh -c value` for a shell
+/// command, else `value` with `arguments` as its argv (argv\[0\] first). The
+/// environment is the executor's plus `info.environment`; stdin is closed, stdout and
+/// stderr are the executor's (the containerizer points them at the sandbox files). The
+/// process leads a new process group, so a kill reaches everything it started.
+pub(crate) fn spawn(info: &CommandInfo, sandbox: &Path) -> Result<Child, String> {
+    let value = info
+        .value
+        .as_deref()
+        .ok_or_else(|| "the command has no value".to_owned())?;
+    let mut cmd = if info.shell {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(value);
+        c
+    } else {
+        let mut c = Command::new(value);
+        if let Some((argv0, rest)) = info.arguments.split_first() {
+            c.arg0(argv0).args(rest);
+        }
+        c
+    };
+    cmd.envs(info.environment.iter().map(|p| (&p.key, &p.value)))
+        .current_dir(sandbox)
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    if let Some(user) = info.user.as_deref() {
+        switch_user(&mut cmd, user)?;
+    }
+    cmd.spawn().map_err(|e| e.to_string())
+}
+
+/// Runs the command as `user` if that is not who we are already (needs privileges).
+fn switch_user(cmd: &mut Command, user: &str) -> Result<(), String> {
+    let entry = User::from_name(user)
+        .map_err(|e| format!("cannot look up user {user:?}: {e}"))?
+        .ok_or_else(|| format!("no such user {user:?}"))?;
+    if entry.uid != nix::unistd::geteuid() {
+        cmd.uid(entry.uid.as_raw()).gid(entry.gid.as_raw());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to the process group led by `pgid`; a group already gone is fine.
+pub(crate) fn signal_group(pgid: u32, signal: KillSignal) {
+    let Ok(raw) = i32::try_from(pgid) else {
+        return;
+    };
+    let sig = match signal {
+        KillSignal::Term => Signal::SIGTERM,
+        KillSignal::Kill => Signal::SIGKILL,
+    };
+    match killpg(Pid::from_raw(raw), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => {
+            tracing::warn!(pgid, signal = %sig, error = %e, "cannot signal the task's process group")
+        }
+    }
+}
+
+/// How the process ended.
+pub(crate) fn exit_kind(status: ExitStatus) -> ExitKind {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitKind::Code(code),
+        (None, Some(sig)) => ExitKind::Signal(sig),
+        // Neither: stopped/continued statuses are not reported by wait(); be safe.
+        (None, None) => ExitKind::Code(-1),
+    }
+}

@@ -1,0 +1,205 @@
+//! The command executor's shell: runs [`CommandCore`]'s commands (spawn, signal, send
+//! updates, exit) and feeds it what happens (driver callbacks, the process's exit, the
+//! clock). It decides nothing itself.
+//!
+//! ```text
+//!  ExecutorDriver callbacks ─▶ CommandExecutor ─▶ mpsc ─┐
+//!  child.wait() ───────────────────────────────────────┼─▶ Shell ─▶ CommandCore
+//!  sleep_until(next_deadline) ─────────────────────────┘      │
+//!     Outbox (driver): updates, stop ◀── Update / Exit ◀──────┤
+//!     process group: spawn, SIGTERM/SIGKILL ◀── Spawn/Signal ◀┘
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use drover_proto::{FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskStatus};
+use tokio::process::Child;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use super::core::{Command, CommandCore, ExitKind, Input};
+use super::process;
+use crate::executor::{Executor, ExecutorDriver};
+
+/// Where the shell sends updates and its decision to stop: the executor driver, or a
+/// test double.
+pub(crate) trait Outbox {
+    /// Sends a task status update.
+    fn update(&self, status: TaskStatus);
+    /// Ends the executor driver.
+    fn stop(&self);
+}
+
+impl Outbox for ExecutorDriver {
+    fn update(&self, status: TaskStatus) {
+        if let Err(e) = self.send_status_update(status) {
+            tracing::warn!(error = %e, "status update not sent");
+        }
+    }
+
+    fn stop(&self) {
+        let _ = ExecutorDriver::stop(self);
+    }
+}
+
+/// The [`Executor`] of the command executor: turns each callback into a core input.
+#[derive(Debug)]
+pub(crate) struct CommandExecutor {
+    pub(crate) inputs: UnboundedSender<Input>,
+}
+
+impl CommandExecutor {
+    fn send(&self, input: Input) {
+        // The shell only goes away after deciding to exit; later callbacks are moot.
+        let _ = self.inputs.send(input);
+    }
+}
+
+impl Executor for CommandExecutor {
+    fn registered(
+        &mut self,
+        _driver: &ExecutorDriver,
+        _executor_info: drover_proto::ExecutorInfo,
+        framework_info: FrameworkInfo,
+        _agent_id: drover_proto::AgentId,
+    ) {
+        self.send(Input::Subscribed { framework_info });
+    }
+
+    fn launch_task(&mut self, _driver: &ExecutorDriver, task: TaskInfo) {
+        self.send(Input::Launch(task));
+    }
+
+    fn kill_task(
+        &mut self,
+        _driver: &ExecutorDriver,
+        task_id: TaskId,
+        kill_policy: Option<KillPolicy>,
+    ) {
+        self.send(Input::Kill {
+            task_id,
+            kill_policy,
+        });
+    }
+
+    fn acknowledged(&mut self, _driver: &ExecutorDriver, status: TaskStatus) {
+        self.send(Input::Acknowledged {
+            task_id: status.task_id,
+            state: status.state,
+        });
+    }
+
+    fn shutdown(&mut self, _driver: &ExecutorDriver, grace_period: Duration) {
+        self.send(Input::Shutdown { grace_period });
+    }
+}
+
+/// The shell around one [`CommandCore`].
+#[derive(Debug)]
+pub(crate) struct Shell<O: Outbox> {
+    core: CommandCore,
+    outbox: O,
+    sandbox: PathBuf,
+    child: Option<Child>,
+    /// Process group of the task (its pid), kept after the process is reaped so that a
+    /// late SIGKILL still reaches what it left behind.
+    pgid: Option<u32>,
+}
+
+impl<O: Outbox> Shell<O> {
+    /// A shell running tasks in `sandbox`, waiting `ack_timeout` at most for the
+    /// terminal update's acknowledgement.
+    pub(crate) fn new(outbox: O, sandbox: PathBuf, ack_timeout: Duration) -> Self {
+        Self {
+            core: CommandCore::new(ack_timeout),
+            outbox,
+            sandbox,
+            child: None,
+            pgid: None,
+        }
+    }
+
+    /// Runs until the core decides to exit; returns the executor's exit status. A
+    /// closed `inputs` means the driver is gone.
+    pub(crate) async fn run(mut self, mut inputs: UnboundedReceiver<Input>) -> i32 {
+        loop {
+            let deadline = self.core.next_deadline();
+            let input = tokio::select! {
+                input = inputs.recv() => input.unwrap_or(Input::DriverEnded),
+                exited = wait_child(&mut self.child) => {
+                    self.child = None;
+                    Input::Exited(exited)
+                }
+                () = sleep_until(deadline) => Input::Tick,
+            };
+            for command in self.core.handle(Instant::now(), input) {
+                if let Some(code) = self.execute(command) {
+                    return code;
+                }
+            }
+        }
+    }
+
+    /// Carries out one command; `Some(status)` once the executor is to exit.
+    fn execute(&mut self, command: Command) -> Option<i32> {
+        match command {
+            Command::Update(status) => {
+                tracing::info!(task = %status.task_id, state = %status.state, message = ?status.message, "task status");
+                self.outbox.update(status);
+            }
+            Command::Spawn(info) => {
+                let input = match process::spawn(&info, &self.sandbox) {
+                    Ok(child) => {
+                        self.pgid = child.id();
+                        self.child = Some(child);
+                        Input::Spawned
+                    }
+                    Err(error) => Input::SpawnFailed { error },
+                };
+                // The spawn's outcome goes straight back in, before anything else.
+                for command in self.core.handle(Instant::now(), input) {
+                    if let Some(code) = self.execute(command) {
+                        return Some(code);
+                    }
+                }
+            }
+            Command::Signal(signal) => {
+                if let Some(pgid) = self.pgid {
+                    tracing::info!(pgid, ?signal, "signalling the task's process group");
+                    process::signal_group(pgid, signal);
+                }
+            }
+            Command::Exit(code) => {
+                self.outbox.stop();
+                return Some(code);
+            }
+        }
+        None
+    }
+}
+
+/// The child's end; pending forever without a child.
+async fn wait_child(child: &mut Option<Child>) -> ExitKind {
+    let Some(child) = child else {
+        return std::future::pending().await;
+    };
+    match child.wait().await {
+        Ok(status) => process::exit_kind(status),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot wait for the task's process");
+            ExitKind::Code(-1)
+        }
+    }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+#[path = "shell_tests.rs"]
+mod tests;
