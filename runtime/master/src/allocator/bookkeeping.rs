@@ -51,7 +51,10 @@ impl AllocatorState {
                 })
             }
         };
-        if resources.roles().iter().any(|r| r != role) {
+        if resources
+            .iter()
+            .any(|r| r.role.as_deref().is_some_and(|r| r != role))
+        {
             return Err(AllocatorError::WrongReservation {
                 role: role.to_owned(),
                 resources: resources.to_string(),
@@ -61,13 +64,15 @@ impl AllocatorState {
         let Some(view) = snap.agents.get_mut(agent_slot) else {
             return Err(AllocatorError::UnknownAgent(agent.clone()));
         };
-        let Some(available) = view.available.checked_sub(resources) else {
+        if !view.available.contains(resources) {
             return Err(AllocatorError::NotAvailable {
                 agent: agent.clone(),
                 resources: resources.to_string(),
             });
-        };
-        view.available = available;
+        }
+        // In place: no clone of the agent's resources per offer, and their heap objects
+        // stay where they are (the cycle reads them for every offer it makes).
+        view.available -= resources;
         view.allocated += resources;
         match view
             .held
@@ -128,20 +133,15 @@ impl AllocatorState {
             .iter()
             .position(|h| h.framework == fw_slot && h.role == role_slot)
             .ok_or_else(not_allocated)?;
-        let rest = view.held[i]
-            .resources
-            .checked_sub(resources)
-            .ok_or_else(not_allocated)?;
-        if rest.is_empty() {
-            view.held.swap_remove(i);
-        } else {
-            view.held[i].resources = rest;
+        if !view.held[i].resources.contains(resources) {
+            return Err(not_allocated());
         }
-        // `held` is part of `allocated`, so this subtraction is exact.
-        view.allocated = view
-            .allocated
-            .checked_sub(resources)
-            .unwrap_or_else(|| view.allocated.clone() - resources.clone());
+        view.held[i].resources -= resources;
+        if view.held[i].resources.is_empty() {
+            view.held.swap_remove(i);
+        }
+        // `held` is part of `allocated`, so this in-place subtraction is exact.
+        view.allocated -= resources;
         view.available += resources;
         view.summary = Summary::of(&view.available, &mut snap.roles);
         let q = Quantities::of(resources);
