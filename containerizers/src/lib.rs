@@ -21,8 +21,8 @@
 //!
 //! Modules: [`posix`] (plain processes in their own session), [`mock`] (simulated,
 //! for benchmarks and chaos tests), [`composing`] (an ordered list of containerizers),
-//! [`suite`] (the conformance checks every containerizer must pass), and `proc`
-//! (reading `/proc`, internal).
+//! [`suite`] (the conformance checks every containerizer must pass), [`proc`]
+//! (reading `/proc`, shared with the native containerizer) and [`tombstones`].
 #![warn(missing_docs)]
 
 use std::fmt;
@@ -35,9 +35,9 @@ mod config;
 mod error;
 pub mod mock;
 pub mod posix;
-mod proc;
+pub mod proc;
 pub mod suite;
-mod tombstones;
+pub mod tombstones;
 mod types;
 
 pub use composing::ComposingContainerizer;

@@ -21,30 +21,30 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The fields of `/proc/<pid>/stat` that containerizers use.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ProcStat {
+pub struct ProcStat {
     /// Process id.
-    pub(crate) pid: i32,
+    pub pid: i32,
     /// State letter (`R`, `S`, `Z`...).
-    pub(crate) state: char,
+    pub state: char,
     /// Process group id.
-    pub(crate) pgrp: i32,
+    pub pgrp: i32,
     /// Session id.
-    pub(crate) session: i32,
+    pub session: i32,
     /// User-mode CPU time, clock ticks.
-    pub(crate) utime: u64,
+    pub utime: u64,
     /// Kernel-mode CPU time, clock ticks.
-    pub(crate) stime: u64,
+    pub stime: u64,
     /// Number of threads.
-    pub(crate) num_threads: u64,
+    pub num_threads: u64,
     /// Start time after boot, clock ticks: with the pid, identifies the process.
-    pub(crate) start_time: u64,
+    pub start_time: u64,
     /// Resident set size, pages.
-    pub(crate) rss_pages: u64,
+    pub rss_pages: u64,
 }
 
 impl ProcStat {
     /// True for a process that has exited (zombie or dead) but may still be listed.
-    pub(crate) fn is_dead(&self) -> bool {
+    pub fn is_dead(&self) -> bool {
         matches!(self.state, 'Z' | 'X' | 'x')
     }
 }
@@ -52,7 +52,7 @@ impl ProcStat {
 /// Parses the text of `/proc/<pid>/stat`. `None` if it is malformed. The command name
 /// (field 2) may contain spaces and parentheses, so fields are counted from the last
 /// `)`.
-pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let pid = text.get(..open)?.trim().parse().ok()?;
@@ -76,50 +76,50 @@ pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
 
 /// A process named by pid and start time, so that a reused pid is not mistaken for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ProcessIdentity {
+pub struct ProcessIdentity {
     /// Process id.
-    pub(crate) pid: i32,
+    pub pid: i32,
     /// Start time after boot, clock ticks (`/proc/<pid>/stat` field 22).
-    pub(crate) start_time: u64,
+    pub start_time: u64,
 }
 
 /// Access to a `/proc` tree.
 #[derive(Clone, Debug)]
-pub(crate) struct ProcFs {
+pub struct ProcFs {
     root: PathBuf,
 }
 
 impl ProcFs {
     /// The `/proc` at `root`.
-    pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
         ProcFs { root: root.into() }
     }
 
     /// The host's `/proc`.
-    pub(crate) fn host() -> Self {
+    pub fn host() -> Self {
         ProcFs::new("/proc")
     }
 
     /// The root directory.
-    pub(crate) fn root(&self) -> &Path {
+    pub fn root(&self) -> &Path {
         &self.root
     }
 
     /// Status of process `pid`; `None` if there is no such process (or its stat file
     /// is unreadable or malformed because it vanished while being read).
-    pub(crate) fn stat(&self, pid: i32) -> Option<ProcStat> {
+    pub fn stat(&self, pid: i32) -> Option<ProcStat> {
         let text = std::fs::read_to_string(self.root.join(pid.to_string()).join("stat")).ok()?;
         parse_stat(&text)
     }
 
     /// Status of the process `id`, if it is still that process and alive.
-    pub(crate) fn alive(&self, id: ProcessIdentity) -> Option<ProcStat> {
+    pub fn alive(&self, id: ProcessIdentity) -> Option<ProcStat> {
         self.stat(id.pid)
             .filter(|s| s.start_time == id.start_time && !s.is_dead())
     }
 
     /// All pids listed.
-    pub(crate) fn pids(&self) -> io::Result<Vec<i32>> {
+    pub fn pids(&self) -> io::Result<Vec<i32>> {
         let mut pids = Vec::new();
         for entry in std::fs::read_dir(&self.root)? {
             let entry = entry?;
@@ -132,7 +132,7 @@ impl ProcFs {
 
     /// This boot's id (`sys/kernel/random/boot_id`): a pid and start time identify a
     /// process only within one boot.
-    pub(crate) fn boot_id(&self) -> io::Result<String> {
+    pub fn boot_id(&self) -> io::Result<String> {
         let path = self.root.join("sys/kernel/random/boot_id");
         Ok(std::fs::read_to_string(path)?.trim().to_owned())
     }
@@ -144,7 +144,7 @@ impl ProcFs {
     /// time, the number was free, hence the session is empty: nothing is returned
     /// (and the unrelated new owner of the number is left alone). Otherwise every
     /// process whose session id is `leader.pid` is ours.
-    pub(crate) fn session_members(&self, leader: ProcessIdentity) -> io::Result<Vec<ProcStat>> {
+    pub fn session_members(&self, leader: ProcessIdentity) -> io::Result<Vec<ProcStat>> {
         if let Some(s) = self.stat(leader.pid) {
             if s.start_time != leader.start_time {
                 return Ok(Vec::new());
@@ -163,14 +163,14 @@ impl ProcFs {
 }
 
 /// Kernel clock ticks per second (for `utime`/`stime`/`start_time`).
-pub(crate) fn clock_ticks_per_sec() -> u64 {
+pub fn clock_ticks_per_sec() -> u64 {
     // SAFETY: sysconf only reads a configuration value.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
 }
 
 /// Memory page size, bytes.
-pub(crate) fn page_size() -> u64 {
+pub fn page_size() -> u64 {
     // SAFETY: sysconf only reads a configuration value.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
@@ -181,7 +181,7 @@ pub(crate) fn page_size() -> u64 {
 /// Uses a pidfd (`pidfd_open`, Linux ≥ 5.3), which becomes readable when the process
 /// exits, even if it stays a zombie; falls back to polling `/proc` every 50 ms.
 #[derive(Debug)]
-pub(crate) enum ExitWatch {
+pub enum ExitWatch {
     /// A pidfd registered with the tokio reactor.
     Pidfd(AsyncFd<OwnedFd>),
     /// Polls `/proc` for the process.
@@ -191,7 +191,7 @@ pub(crate) enum ExitWatch {
 impl ExitWatch {
     /// Starts watching process `id`; `None` if it is not running (gone, zombie, or its
     /// pid now names another process). Must be called within a tokio runtime.
-    pub(crate) fn open(procfs: &ProcFs, id: ProcessIdentity) -> Option<ExitWatch> {
+    pub fn open(procfs: &ProcFs, id: ProcessIdentity) -> Option<ExitWatch> {
         // Open the pidfd first, then check the identity: if the pid was reused in
         // between, the start time no longer matches and the pidfd is discarded.
         let pidfd = pidfd_open(id.pid);
@@ -209,7 +209,7 @@ impl ExitWatch {
     }
 
     /// Resolves once the process has exited.
-    pub(crate) async fn exited(self) {
+    pub async fn exited(self) {
         match self {
             ExitWatch::Pidfd(fd) => {
                 // Readable means exited; an error from the reactor is not expected, but

@@ -13,7 +13,7 @@ pub const REMEMBERED_DESTROYED: usize = 16_384;
 
 /// Destroyed containers and a value for each (their termination, or their owner).
 #[derive(Debug)]
-pub(crate) struct Tombstones<V> {
+pub struct Tombstones<V> {
     map: HashMap<ContainerId, V>,
     order: VecDeque<ContainerId>,
     capacity: usize,
@@ -21,7 +21,7 @@ pub(crate) struct Tombstones<V> {
 
 impl<V> Tombstones<V> {
     /// An empty memory holding at most `capacity` entries.
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Tombstones {
             map: HashMap::new(),
             order: VecDeque::new(),
@@ -30,7 +30,7 @@ impl<V> Tombstones<V> {
     }
 
     /// Remembers `id`, forgetting the oldest entry if full.
-    pub(crate) fn insert(&mut self, id: ContainerId, value: V) {
+    pub fn insert(&mut self, id: ContainerId, value: V) {
         if self.map.insert(id.clone(), value).is_none() {
             self.order.push_back(id);
         }
@@ -42,7 +42,7 @@ impl<V> Tombstones<V> {
     }
 
     /// The value remembered for `id`.
-    pub(crate) fn get(&self, id: &ContainerId) -> Option<&V> {
+    pub fn get(&self, id: &ContainerId) -> Option<&V> {
         self.map.get(id)
     }
 }

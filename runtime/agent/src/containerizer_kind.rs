@@ -66,7 +66,11 @@ impl ContainerizerKind {
 
     /// Formats a list as flags spell it: `posix,mock`.
     pub fn join(kinds: &[ContainerizerKind]) -> String {
-        kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -50,7 +50,10 @@ fn main() {
     // Daemons log their life at info; client commands and executors (whose stderr is
     // the task's sandbox) only warnings.
     let daemon = matches!(cli.cmd, Cmd::Master(_) | Cmd::Agent(_) | Cmd::Up(_));
-    init_logging(cli.log_json, if daemon { "warn,drover=info" } else { "warn" });
+    init_logging(
+        cli.log_json,
+        if daemon { "warn,drover=info" } else { "warn" },
+    );
     let result = match cli.cmd {
         Cmd::Master(a) => cmd::master::run(a),
         Cmd::Agent(a) => cmd::agent::run(a),
@@ -95,7 +98,11 @@ fn init_logging(json: bool, default: &str) {
 
 /// Resolves `host:port` (or `host` with `default_port`).
 pub(crate) fn resolve(s: &str, default_port: u16) -> Result<SocketAddr> {
-    let with_port = if s.contains(':') { s.to_owned() } else { format!("{s}:{default_port}") };
+    let with_port = if s.contains(':') {
+        s.to_owned()
+    } else {
+        format!("{s}:{default_port}")
+    };
     with_port
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve address '{s}'"))?
@@ -135,7 +142,10 @@ pub(crate) fn hostname() -> String {
 /// Resolves on SIGINT or SIGTERM.
 pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         // Without signal handlers, run until killed.
         std::future::pending::<()>().await;
         return;

@@ -15,8 +15,8 @@
 
 pub mod allocator;
 pub mod core;
-pub mod metrics;
 pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod shell;
 

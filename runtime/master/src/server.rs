@@ -102,18 +102,19 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
     let addr = MasterActor::new(MasterCore::new(config)).start();
     node.serve::<AgentToMaster, MasterToAgent, _>(
         &[Role::Agent],
-        addr.clone().recipient::<ServerEvent<AgentToMaster, MasterToAgent>>(),
+        addr.clone()
+            .recipient::<ServerEvent<AgentToMaster, MasterToAgent>>(),
     )?;
     node.serve::<SchedulerCall, SchedulerEvent, _>(
         &[Role::Scheduler],
-        addr.clone().recipient::<ServerEvent<SchedulerCall, SchedulerEvent>>(),
+        addr.clone()
+            .recipient::<ServerEvent<SchedulerCall, SchedulerEvent>>(),
     )?;
-    let (http_addr, http) = crate::http::serve(opts.http_addr, addr.clone()).map_err(|source| {
-        MasterError::Http {
+    let (http_addr, http) =
+        crate::http::serve(opts.http_addr, addr.clone()).map_err(|source| MasterError::Http {
             addr: opts.http_addr,
             source,
-        }
-    })?;
+        })?;
     tracing::info!(quic = %node.local_addr(), http = %http_addr, "master listening");
     Ok(RunningMaster {
         addr,

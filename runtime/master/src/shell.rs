@@ -9,9 +9,9 @@
 //!                      PeerSender::send ◀────────────────────────┘
 //! ```
 
+use crate::core::view::StateView;
 use crate::core::{Command, Conn, Input, MasterCore};
 use crate::metrics::{render_sample, Histogram};
-use crate::core::view::StateView;
 use actix::prelude::*;
 use drover_proto::{AgentToMaster, MasterToAgent, SchedulerCall, SchedulerEvent};
 use drover_transport::events::ServerEvent;
@@ -133,7 +133,13 @@ impl Handler<ServerEvent<AgentToMaster, MasterToAgent>> for MasterActor {
                 tracing::debug!(peer = %c.peer, id = %c.info.id, addr = %c.info.addr, "agent connected");
                 self.agents.insert(c.peer.0, c.sender);
             }
-            ServerEvent::Message(m) => self.run(Input::Agent { conn: m.peer.0, msg: m.msg }, ctx),
+            ServerEvent::Message(m) => self.run(
+                Input::Agent {
+                    conn: m.peer.0,
+                    msg: m.msg,
+                },
+                ctx,
+            ),
             ServerEvent::Disconnected(d) => {
                 tracing::info!(peer = %d.peer, reason = %d.reason, "agent connection closed");
                 self.agents.remove(&d.peer.0);
@@ -152,9 +158,13 @@ impl Handler<ServerEvent<SchedulerCall, SchedulerEvent>> for MasterActor {
                 tracing::debug!(peer = %c.peer, id = %c.info.id, "scheduler connected");
                 self.schedulers.insert(c.peer.0, c.sender);
             }
-            ServerEvent::Message(m) => {
-                self.run(Input::Scheduler { conn: m.peer.0, call: m.msg }, ctx)
-            }
+            ServerEvent::Message(m) => self.run(
+                Input::Scheduler {
+                    conn: m.peer.0,
+                    call: m.msg,
+                },
+                ctx,
+            ),
             ServerEvent::Disconnected(d) => {
                 tracing::info!(peer = %d.peer, reason = %d.reason, "scheduler connection closed");
                 self.schedulers.remove(&d.peer.0);
@@ -182,12 +192,36 @@ impl Handler<GetMetrics> for MasterActor {
         }
         let c = &self.core.counters;
         for (name, help, v) in [
-            ("drover_master_offers_sent_total", "Offers sent", c.offers_sent),
-            ("drover_master_offers_declined_total", "Offers declined", c.offers_declined),
-            ("drover_master_offers_rescinded_total", "Offers rescinded", c.offers_rescinded),
-            ("drover_master_tasks_launched_total", "Tasks sent to agents", c.tasks_launched),
-            ("drover_master_allocation_runs_total", "Allocation cycles", c.allocations),
-            ("drover_master_calls_rejected_total", "Scheduler calls rejected", c.calls_rejected),
+            (
+                "drover_master_offers_sent_total",
+                "Offers sent",
+                c.offers_sent,
+            ),
+            (
+                "drover_master_offers_declined_total",
+                "Offers declined",
+                c.offers_declined,
+            ),
+            (
+                "drover_master_offers_rescinded_total",
+                "Offers rescinded",
+                c.offers_rescinded,
+            ),
+            (
+                "drover_master_tasks_launched_total",
+                "Tasks sent to agents",
+                c.tasks_launched,
+            ),
+            (
+                "drover_master_allocation_runs_total",
+                "Allocation cycles",
+                c.allocations,
+            ),
+            (
+                "drover_master_calls_rejected_total",
+                "Scheduler calls rejected",
+                c.calls_rejected,
+            ),
         ] {
             render_sample(&mut out, name, help, "counter", v as f64);
         }
@@ -199,4 +233,3 @@ impl Handler<GetMetrics> for MasterActor {
         out
     }
 }
-

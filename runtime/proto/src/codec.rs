@@ -19,13 +19,14 @@
 //! [`HelloReply`] must never change, so that peers of any version can say why they
 //! disagree.
 
-use std::fmt;
-use std::str::FromStr;
-
 use bincode::error::{DecodeError, EncodeError};
 use bytes::{Buf, BytesMut};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+mod handshake;
+
+pub use handshake::{Hello, HelloReply, ParseRoleError, Role};
 
 /// Version of the wire format of every message in this crate. Bump it on any change to
 /// a type that crosses the wire; peers with different versions refuse each other.
@@ -88,6 +89,15 @@ impl bincode::enc::write::Writer for VecSink<'_> {
         self.0.extend_from_slice(bytes);
         Ok(())
     }
+}
+
+/// Encodes `msg` as a bare payload (no length prefix), e.g. to store it or to test a
+/// type's wire form; [`decode_payload`] reads it back.
+pub fn encode_payload<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    encode_frame(msg, &mut out)?;
+    out.drain(..LENGTH_PREFIX);
+    Ok(out)
 }
 
 /// Appends one frame (length prefix + payload) holding `msg` to `out`, refusing payloads
@@ -268,117 +278,6 @@ impl FrameDecoder {
     }
 }
 
-/// What kind of process sits at the end of a connection; carried in the handshake and,
-/// authoritatively, in the peer's certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Role {
-    /// A master (leader or follower).
-    Master,
-    /// An agent offering its machine's resources.
-    Agent,
-    /// A framework's scheduler.
-    Scheduler,
-    /// An executor running tasks inside a container.
-    Executor,
-}
-
-impl Role {
-    /// Every role, in declaration order.
-    pub const ALL: [Role; 4] = [Role::Master, Role::Agent, Role::Scheduler, Role::Executor];
-
-    /// Lowercase name, as used in certificates and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Agent => "agent",
-            Role::Scheduler => "scheduler",
-            Role::Executor => "executor",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A string that names no [`Role`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?} (expected master, agent, scheduler or executor)")]
-pub struct ParseRoleError(pub String);
-
-impl FromStr for Role {
-    type Err = ParseRoleError;
-
-    fn from_str(s: &str) -> Result<Role, ParseRoleError> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| ParseRoleError(s.to_owned()))
-    }
-}
-
-/// First frame of every connection, sent by the client; the server answers with
-/// [`HelloReply::Welcome`] carrying its own `Hello`. Layout frozen across versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hello {
-    /// The sender's [`PROTOCOL_VERSION`].
-    pub protocol_version: u32,
-    /// The sender's role; must match the role in its certificate.
-    pub role: Role,
-    /// The sender's id (agent id, framework id, master name...), for logs and routing.
-    pub id: String,
-}
-
-impl Hello {
-    /// A `Hello` of this build's protocol version.
-    pub fn new(role: Role, id: impl Into<String>) -> Hello {
-        Hello {
-            protocol_version: PROTOCOL_VERSION,
-            role,
-            id: id.into(),
-        }
-    }
-
-    /// `Ok` if this (received) `Hello` speaks our protocol version.
-    pub fn check_version(&self) -> Result<(), CodecError> {
-        if self.protocol_version == PROTOCOL_VERSION {
-            Ok(())
-        } else {
-            Err(CodecError::VersionMismatch {
-                peer: self.protocol_version,
-                ours: PROTOCOL_VERSION,
-            })
-        }
-    }
-}
-
-/// The server's answer to a [`Hello`]. Layout frozen across versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HelloReply {
-    /// Accepted; carries the server's own `Hello`. Typed frames follow.
-    Welcome(Hello),
-    /// Refused; the server closes the connection after sending this.
-    Refused {
-        /// Human-readable reason, e.g. the protocol version mismatch.
-        reason: String,
-    },
-}
-
-impl HelloReply {
-    /// The server's decision on a peer's `Hello` as far as the codec is concerned (the
-    /// protocol version): welcome with `local`, or refuse naming both versions.
-    pub fn answer(peer: &Hello, local: Hello) -> HelloReply {
-        match peer.check_version() {
-            Ok(()) => HelloReply::Welcome(local),
-            Err(e) => HelloReply::Refused {
-                reason: e.to_string(),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,39 +316,20 @@ mod tests {
     }
 
     #[test]
+    fn payload_round_trips_without_prefix() {
+        let bytes = encode_payload(&(7u32, "x".to_owned())).unwrap();
+        assert_eq!(bytes, vec![7, 1, b'x']);
+        assert_eq!(
+            decode_payload::<(u32, String)>(&bytes, 1024),
+            Ok((7, "x".to_owned()))
+        );
+    }
+
+    #[test]
     fn encode_respects_the_limit_and_leaves_output_untouched() {
         let mut out = vec![1, 2, 3];
         let err = encode_frame_limited(&vec![0u8; 100], &mut out, 10);
         assert_eq!(err, Err(CodecError::FrameTooLarge { len: 101, max: 10 }));
         assert_eq!(out, vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn role_round_trips_through_text() {
-        for r in Role::ALL {
-            assert_eq!(r.to_string().parse::<Role>(), Ok(r));
-        }
-        assert!("Master".parse::<Role>().is_err());
-    }
-
-    #[test]
-    fn version_mismatch_names_both_versions() {
-        let peer = Hello {
-            protocol_version: PROTOCOL_VERSION + 1,
-            role: Role::Agent,
-            id: "a".into(),
-        };
-        let reply = HelloReply::answer(&peer, Hello::new(Role::Master, "m"));
-        let want = format!(
-            "protocol version mismatch: peer speaks {}, this node speaks {}",
-            PROTOCOL_VERSION + 1,
-            PROTOCOL_VERSION
-        );
-        assert_eq!(reply, HelloReply::Refused { reason: want });
-        let ok = Hello::new(Role::Agent, "a");
-        assert!(matches!(
-            HelloReply::answer(&ok, Hello::new(Role::Master, "m")),
-            HelloReply::Welcome(_)
-        ));
     }
 }

@@ -14,8 +14,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use drover_proto::codec::Role;
 use rcgen::{
@@ -26,6 +25,12 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::CertError;
+use files::{bad_pem, io_err, read, write_file};
+
+mod files;
+mod identity;
+
+pub use identity::NodeIdentity;
 
 /// File name of the CA certificate inside a certificate directory.
 pub const CA_CERT_FILE: &str = "ca.pem";
@@ -192,120 +197,6 @@ pub fn issue(dir: &Path, role: Role, name: &str) -> Result<NodeIdentity, CertErr
     Ok(id)
 }
 
-/// What a node presents and trusts: its certificate chain and key, its role and name
-/// (read from the certificate) and the cluster CA.
-pub struct NodeIdentity {
-    role: Role,
-    name: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-    ca: CertificateDer<'static>,
-}
-
-impl Clone for NodeIdentity {
-    fn clone(&self) -> NodeIdentity {
-        NodeIdentity {
-            role: self.role,
-            name: self.name.clone(),
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-            ca: self.ca.clone(),
-        }
-    }
-}
-
-impl fmt::Debug for NodeIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeIdentity")
-            .field("role", &self.role)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl NodeIdentity {
-    /// Loads `<name>.pem`, `<name>.key` and `ca.pem` from `dir`.
-    pub fn load(dir: &Path, name: &str) -> Result<NodeIdentity, CertError> {
-        validate_name(name)?;
-        let cert = read(&dir.join(format!("{name}.pem")))?;
-        let key = read(&dir.join(format!("{name}.key")))?;
-        let ca = read(&dir.join(CA_CERT_FILE))?;
-        NodeIdentity::from_pem(&cert, &key, &ca)
-    }
-
-    /// Builds an identity from PEM text: the node's certificate chain (leaf first), its
-    /// private key, and the cluster CA certificate. Role and name come from the leaf.
-    pub fn from_pem(
-        chain_pem: &str,
-        key_pem: &str,
-        ca_pem: &str,
-    ) -> Result<NodeIdentity, CertError> {
-        let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad_pem("node certificate", e))?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-            .map_err(|e| bad_pem("node key", e))?;
-        let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(|e| bad_pem("CA", e))?;
-        NodeIdentity::from_der(chain, key, ca)
-    }
-
-    /// Builds an identity from DER parts; role and name are read from the leaf.
-    pub fn from_der(
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
-        ca: CertificateDer<'static>,
-    ) -> Result<NodeIdentity, CertError> {
-        let leaf = chain
-            .first()
-            .ok_or_else(|| bad_pem("node certificate", "no certificate"))?;
-        let (role, name) = cert_role(leaf)?;
-        Ok(NodeIdentity {
-            role,
-            name,
-            chain,
-            key,
-            ca,
-        })
-    }
-
-    /// Writes `<name>.pem` and `<name>.key` (mode 0600) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<(), CertError> {
-        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let chain: String = self.chain.iter().map(|c| pem("CERTIFICATE", c)).collect();
-        write_file(
-            &dir.join(format!("{}.key", self.name)),
-            &pem("PRIVATE KEY", self.key.secret_der()),
-            true,
-        )?;
-        write_file(&dir.join(format!("{}.pem", self.name)), &chain, false)
-    }
-
-    /// The role in this node's certificate.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    /// The node name in this node's certificate.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Certificate chain, leaf first.
-    pub fn cert_chain(&self) -> &[CertificateDer<'static>] {
-        &self.chain
-    }
-
-    /// The private key of the leaf certificate.
-    pub fn key(&self) -> &PrivateKeyDer<'static> {
-        &self.key
-    }
-
-    /// The cluster CA certificate this node trusts.
-    pub fn ca(&self) -> &CertificateDer<'static> {
-        &self.ca
-    }
-}
-
 /// Reads role and name from a certificate's `drover://role/<role>/<name>` URI SAN
 /// (exactly one must be present). Does not verify the certificate.
 pub fn cert_role(der: &CertificateDer<'_>) -> Result<(Role, String), CertError> {
@@ -345,68 +236,6 @@ fn same_subject_and_key(a: &CertificateDer<'_>, b: &CertificateDer<'_>) -> Resul
             .map_err(|e| bad_pem(CA_CERT_FILE, e))
     };
     Ok(parse(a.as_ref())? == parse(b.as_ref())?)
-}
-
-fn pem(tag: &str, der: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(char::from(B64[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {tag}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {tag}-----\n"));
-    out
-}
-
-fn bad_pem(what: &str, e: impl fmt::Display) -> CertError {
-    CertError::BadPem {
-        what: what.to_owned(),
-        detail: e.to_string(),
-    }
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> CertError {
-    CertError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn read(path: &Path) -> Result<String, CertError> {
-    fs::read_to_string(path).map_err(|e| io_err(path, e))
-}
-
-/// Writes via a temporary file and a rename, so a reader never sees half a key.
-fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), CertError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut tmp = PathBuf::from(path);
-    tmp.as_mut_os_string().push(".tmp");
-    let mode = if secret { 0o600 } else { 0o644 };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| io_err(&tmp, e))?;
-    f.write_all(contents.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io_err(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io_err(path, e))
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
-//! One connection's life after TLS: the `Hello` handshake on its single bidirectional
-//! stream, then a writer and a reader running side by side until either ends.
+//! One connection's life after TLS and the handshake: a writer and a reader running side
+//! by side on its single bidirectional stream until either ends; and the [`PeerSender`]
+//! that feeds the writer.
 //!
 //! ```text
 //!  PeerSender/Link::send ─▶ unbounded mpsc ─▶ writer: recv_many (drain all queued)
 //!                                               ─▶ faults ─▶ encode all into one buffer
 //!                                               ─▶ one write_all on the stream
 //!  stream ─▶ reader: read_chunks ─▶ FrameDecoder ─▶ faults ─▶ sink.deliver(Inbound)
+//!                                                   └─▶ opens the reply window: the
+//!            writer polls (instead of parking) for the actor's answer, see reply_window
 //! ```
 //!
+//! Reader and writer are two futures of one task, so a connection costs one task.
 //! Any protocol error (malformed or oversized frame, stream reset) closes the connection
 //! with a logged reason; the rest of the node is unaffected.
 
@@ -15,22 +19,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use drover_proto::codec::{
-    encode_frame_limited, CodecError, FrameDecoder, Hello, HelloReply, Role,
-};
+use drover_proto::codec::{encode_frame_limited, CodecError, FrameDecoder, Hello, Role};
 use quinn::{Connection, ConnectionError, RecvStream, SendStream, VarInt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::error::SendError;
 use crate::events::{Inbound, PeerId, PeerInfo};
 use crate::faults::{Faults, PeerKeys};
+use crate::reply_window::ReplyWindow;
 
-/// Largest `Hello`/`HelloReply` frame accepted.
-pub(crate) const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
-/// Longest id accepted in a `Hello`.
-pub(crate) const MAX_ID_LEN: usize = 256;
 /// Messages drained from the queue per write.
 const WRITE_BATCH: usize = 4096;
 /// Chunks taken from the stream per read.
@@ -126,28 +126,6 @@ pub(crate) struct Established {
     pub(crate) info: PeerInfo,
 }
 
-/// A failed handshake: the close code to use and why.
-#[derive(Debug)]
-pub(crate) struct HandshakeError {
-    pub(crate) code: u32,
-    pub(crate) reason: String,
-}
-
-impl HandshakeError {
-    fn protocol(reason: impl Into<String>) -> Self {
-        HandshakeError {
-            code: code::PROTOCOL,
-            reason: reason.into(),
-        }
-    }
-    fn refused(reason: impl Into<String>) -> Self {
-        HandshakeError {
-            code: code::REFUSED,
-            reason: reason.into(),
-        }
-    }
-}
-
 /// Human wording for a lost connection.
 pub(crate) fn describe(e: &ConnectionError) -> String {
     match e {
@@ -165,119 +143,13 @@ pub(crate) fn describe(e: &ConnectionError) -> String {
     }
 }
 
-fn read_err(e: quinn::ReadError) -> HandshakeError {
-    match e {
-        quinn::ReadError::ConnectionLost(c) => HandshakeError::protocol(describe(&c)),
-        other => HandshakeError::protocol(format!("handshake stream: {other}")),
-    }
-}
-
-async fn read_one<T: DeserializeOwned>(
-    recv: &mut RecvStream,
-    dec: &mut FrameDecoder,
-) -> Result<T, HandshakeError> {
-    loop {
-        match dec.next::<T>() {
-            Ok(Some(m)) => return Ok(m),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(HandshakeError::protocol(format!(
-                    "bad handshake frame: {e}"
-                )))
-            }
-        }
-        match recv.read_chunk(HANDSHAKE_MAX_FRAME, true).await {
-            Ok(Some(c)) => dec.push(&c.bytes),
-            Ok(None) => return Err(HandshakeError::protocol("stream finished during handshake")),
-            Err(e) => return Err(read_err(e)),
-        }
-    }
-}
-
-async fn write_frame<T: Serialize>(send: &mut SendStream, msg: &T) -> Result<(), HandshakeError> {
-    let mut buf = Vec::new();
-    encode_frame_limited(msg, &mut buf, HANDSHAKE_MAX_FRAME)
-        .map_err(|e| HandshakeError::protocol(e.to_string()))?;
-    send.write_all(&buf)
-        .await
-        .map_err(|e| HandshakeError::protocol(format!("handshake write: {e}")))
-}
-
-/// The streams and decoder of a handshaked connection, plus the peer's `Hello`.
-pub(crate) type Handshaked = (SendStream, RecvStream, FrameDecoder, Hello);
-
-/// Client side: open the stream, send `local`, expect a `Welcome` from a server of
-/// `expect` role speaking our version.
-pub(crate) async fn client_handshake(
-    conn: &Connection,
-    local: &Hello,
-    expect: Role,
-    max_frame: usize,
-) -> Result<Handshaked, HandshakeError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| HandshakeError::protocol(format!("open stream: {}", describe(&e))))?;
-    write_frame(&mut send, local).await?;
-    let mut dec = FrameDecoder::new(HANDSHAKE_MAX_FRAME);
-    let server = match read_one::<HelloReply>(&mut recv, &mut dec).await? {
-        HelloReply::Welcome(h) => h,
-        HelloReply::Refused { reason } => {
-            return Err(HandshakeError::refused(format!(
-                "refused by server: {reason}"
-            )))
-        }
-    };
-    server
-        .check_version()
-        .map_err(|e| HandshakeError::refused(e.to_string()))?;
-    if server.role != expect {
-        return Err(HandshakeError::refused(format!(
-            "expected a {expect}, server says it is a {}",
-            server.role
-        )));
-    }
-    dec.set_max_frame(max_frame);
-    Ok((send, recv, dec, server))
-}
-
-/// Server side: accept the stream, read the client's `Hello`, check version and that the
-/// announced role matches the certificate's, answer `Welcome(local)` or `Refused`.
-pub(crate) async fn server_handshake(
-    conn: &Connection,
-    local: &Hello,
-    cert_role: Role,
-    max_frame: usize,
-) -> Result<Handshaked, HandshakeError> {
-    let (mut send, mut recv) = conn
-        .accept_bi()
-        .await
-        .map_err(|e| HandshakeError::protocol(format!("accept stream: {}", describe(&e))))?;
-    let mut dec = FrameDecoder::new(HANDSHAKE_MAX_FRAME);
-    let peer = read_one::<Hello>(&mut recv, &mut dec).await?;
-    let mut reply = HelloReply::answer(&peer, local.clone());
-    if matches!(reply, HelloReply::Welcome(_)) {
-        if peer.role != cert_role {
-            let reason = format!(
-                "hello claims role {} but the certificate says {cert_role}",
-                peer.role
-            );
-            reply = HelloReply::Refused { reason };
-        } else if peer.id.len() > MAX_ID_LEN {
-            reply = HelloReply::Refused {
-                reason: format!("id longer than {MAX_ID_LEN} bytes"),
-            };
-        }
-    }
-    write_frame(&mut send, &reply).await?;
-    if let HelloReply::Refused { reason } = reply {
-        // Let the client read why before the connection goes.
-        let _ = send.finish();
-        let _ = tokio::time::timeout(CLOSE_GRACE, send.stopped()).await;
-        return Err(HandshakeError::refused(reason));
-    }
-    dec.set_max_frame(max_frame);
-    Ok((send, recv, dec, peer))
+/// Per-node settings every connection runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnSettings {
+    pub(crate) faults: Faults,
+    pub(crate) max_frame: usize,
+    /// See `NodeConfig::reply_poll`.
+    pub(crate) reply_poll: Duration,
 }
 
 /// How a connection ended.
@@ -320,8 +192,7 @@ pub(crate) async fn run<In, Out, F>(
     rx: &mut UnboundedReceiver<Outgoing<Out>>,
     initial: Vec<Out>,
     keep_open: bool,
-    faults: &Faults,
-    max_frame: usize,
+    settings: &ConnSettings,
     deliver: F,
 ) -> End
 where
@@ -342,9 +213,19 @@ where
         cert_name: info.cert_name,
         addr: info.addr,
     };
+    let faults = &settings.faults;
+    let window = ReplyWindow::new(settings.reply_poll);
     let end = {
-        let writer = write_loop(&mut send, rx, initial, keep_open, faults, &keys, max_frame);
-        let reader = read_loop(&mut recv, &mut decoder, peer, faults, &keys, deliver);
+        let writer = write_loop(&mut send, rx, initial, keep_open, settings, &keys, &window);
+        let reader = read_loop(
+            &mut recv,
+            &mut decoder,
+            peer,
+            faults,
+            &keys,
+            deliver,
+            &window,
+        );
         tokio::select! {
             end = writer => end,
             end = reader => end,
@@ -372,18 +253,42 @@ async fn write_loop<Out: Serialize>(
     rx: &mut UnboundedReceiver<Outgoing<Out>>,
     initial: Vec<Out>,
     keep_open: bool,
-    faults: &Faults,
+    settings: &ConnSettings,
     keys: &PeerKeys,
-    max_frame: usize,
+    window: &ReplyWindow,
 ) -> End {
+    let (faults, max_frame) = (&settings.faults, settings.max_frame);
     let mut batch: Vec<Outgoing<Out>> = initial.into_iter().map(Outgoing::Msg).collect();
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     loop {
-        if batch.is_empty() && rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
-            if keep_open {
-                return std::future::pending().await;
+        if batch.is_empty() && window.is_open(window.now()) {
+            loop {
+                match rx.try_recv() {
+                    Ok(item) => {
+                        batch.push(item);
+                        window.caught();
+                        break;
+                    }
+                    Err(TryRecvError::Empty) if window.is_open(window.now()) => {
+                        tokio::task::yield_now().await
+                    }
+                    Err(TryRecvError::Empty) => {
+                        window.expired();
+                        break;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
             }
-            return End::Local;
+        }
+        if batch.is_empty() {
+            if rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+                window.woke(window.now());
+            } else {
+                if keep_open {
+                    return std::future::pending().await;
+                }
+                return End::Local;
+            }
         }
         let mut close = false;
         for item in batch.drain(..) {
@@ -405,7 +310,7 @@ async fn write_loop<Out: Serialize>(
         if !buf.is_empty() {
             if let Err(e) = send.write_all(&buf).await {
                 return match e {
-                    quinn::WriteError::ConnectionLost(c) => End::Lost(describe(&c)),
+                    quinn::WriteError::ConnectionLost(c) => lost(&c),
                     other => End::Protocol(format!("write: {other}")),
                 };
             }
@@ -427,6 +332,7 @@ async fn read_loop<In, F>(
     faults: &Faults,
     keys: &PeerKeys,
     mut deliver: F,
+    window: &ReplyWindow,
 ) -> End
 where
     In: DeserializeOwned,
@@ -448,6 +354,7 @@ where
                     if !deliver(Inbound { peer, msg }) {
                         return End::SinkGone;
                     }
+                    window.delivered(window.now());
                 }
                 Ok(None) => break,
                 Err(e) => return End::Protocol(frame_error(&e)),
@@ -458,9 +365,18 @@ where
                 .iter_mut()
                 .for_each(|c| decoder.push(&std::mem::take(c))),
             Ok(None) => return End::PeerClosed,
-            Err(quinn::ReadError::ConnectionLost(c)) => return End::Lost(describe(&c)),
+            Err(quinn::ReadError::ConnectionLost(c)) => return lost(&c),
             Err(e) => return End::Protocol(format!("read: {e}")),
         }
+    }
+}
+
+/// The end of a connection that quinn reports lost; closing our own endpoint is a local
+/// close, not a failure.
+fn lost(e: &ConnectionError) -> End {
+    match e {
+        ConnectionError::LocallyClosed => End::Local,
+        other => End::Lost(describe(other)),
     }
 }
 

@@ -1,36 +1,33 @@
 //! A [`Node`]: one QUIC endpoint (server and client at once) with this node's identity,
-//! on the transport runtime; the server side (accept, handshake, per-peer tasks).
+//! on the transport runtime, and its lifetime (what shuts it down, and when).
 //!
 //! ```text
-//!  UDP ─▶ quinn Endpoint ─▶ accept loop ─▶ TLS (RoleClientVerifier: CA + role allowed?)
-//!            │                              ─▶ handler for the cert's role (serve())
-//!            │                              ─▶ Hello/HelloReply ─▶ PeerConnected{sender}
-//!            │                              ─▶ conn::run: Inbound<In>* ─▶ PeerDisconnected
-//!            └─ connect_with(client config, "<role>.drover") ◀── link supervisors
+//!            Node / Link handles ──(last dropped or shutdown())──▶ endpoint closed
+//!                   │
+//!  UDP ◀─▶ quinn Endpoint ─▶ accept loop (server.rs) ─▶ handlers[role] from serve()
+//!                   └─ connect_with(client config, "<role>.drover") ◀── links (link.rs)
 //! ```
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use drover_proto::codec::{Hello, Role, DEFAULT_MAX_FRAME};
-use quinn::Connection;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::certs::NodeIdentity;
-use crate::conn::{self, close, code, describe, End, Established, PeerSender};
+use crate::conn::{code, ConnSettings};
 use crate::error::TransportError;
-use crate::events::{EventSink, PeerConnected, PeerDisconnected, PeerId, ServerEvent};
+use crate::events::{EventSink, PeerId, ServerEvent};
 use crate::faults::Faults;
 use crate::runtime::{TransportRuntime, DEFAULT_WORKER_THREADS};
+use crate::server::{accept_loop, PeerHandler, Typed};
 use crate::tls::{self, AllowedRoles};
 
 /// Settings of a [`Node`].
@@ -53,7 +50,13 @@ pub struct NodeConfig {
     /// Fault hooks (default: a fresh, inactive set; share one handle across nodes to
     /// drive a test cluster).
     pub faults: Faults,
-    /// Runtime to run on (default: a new one with 2 worker threads owned by this node).
+    /// After delivering a message, how long a connection keeps polling for the local
+    /// actor's reply before parking its thread (default 200 µs; zero disables). Saves a
+    /// thread wake-up per request/response; polling switches itself off on connections
+    /// whose messages get no quick reply.
+    pub reply_poll: Duration,
+    /// Runtime to run on (default: a new one with
+    /// [`DEFAULT_WORKER_THREADS`] threads owned by this node).
     pub runtime: Option<TransportRuntime>,
 }
 
@@ -69,6 +72,7 @@ impl NodeConfig {
             handshake_timeout: Duration::from_secs(5),
             max_frame: DEFAULT_MAX_FRAME,
             faults: Faults::new(),
+            reply_poll: Duration::from_micros(200),
             runtime: None,
         }
     }
@@ -81,58 +85,16 @@ pub(crate) fn next_peer_id() -> PeerId {
     PeerId(NEXT_PEER.fetch_add(1, Ordering::Relaxed))
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A `serve` registration, with its message types erased.
-trait PeerHandler: Send + Sync {
-    fn handle(
-        &self,
-        core: Arc<NodeCore>,
-        conn: Connection,
-        role: Role,
-        cert_name: String,
-    ) -> BoxFuture;
-}
-
-struct Typed<In, Out, S> {
-    sink: Arc<S>,
-    _types: PhantomData<fn(In) -> Out>,
-}
-
-impl<In, Out, S> PeerHandler for Typed<In, Out, S>
-where
-    In: DeserializeOwned + Send + 'static,
-    Out: Serialize + Send + 'static,
-    S: EventSink<ServerEvent<In, Out>>,
-{
-    fn handle(
-        &self,
-        core: Arc<NodeCore>,
-        conn: Connection,
-        role: Role,
-        cert_name: String,
-    ) -> BoxFuture {
-        Box::pin(serve_peer::<In, Out, S>(
-            core,
-            conn,
-            role,
-            cert_name,
-            self.sink.clone(),
-        ))
-    }
-}
-
 /// What the transport's tasks share; owns no runtime (tasks hold it, so it must not
 /// keep the runtime alive).
 pub(crate) struct NodeCore {
     pub(crate) endpoint: quinn::Endpoint,
     pub(crate) client_cfg: quinn::ClientConfig,
     pub(crate) hello: Hello,
-    pub(crate) max_frame: usize,
+    pub(crate) conn: ConnSettings,
     pub(crate) handshake_timeout: Duration,
-    pub(crate) faults: Faults,
-    allowed: Arc<AllowedRoles>,
-    handlers: RwLock<HashMap<Role, Arc<dyn PeerHandler>>>,
+    pub(crate) allowed: Arc<AllowedRoles>,
+    pub(crate) handlers: RwLock<HashMap<Role, Arc<dyn PeerHandler>>>,
     closed: AtomicBool,
 }
 
@@ -161,10 +123,29 @@ pub(crate) struct NodeHandle {
     local_addr: SocketAddr,
 }
 
+/// How long a dropped node keeps its runtime alive so that peers receive the close.
+const DROP_GRACE: Duration = Duration::from_millis(500);
+
 impl Drop for NodeHandle {
     fn drop(&mut self) {
         self.core.shutdown();
         self.accept.abort();
+        // Peers should hear the close rather than time out, but dropping must not block
+        // (we may be on an actor's thread): a helper thread waits, then releases the
+        // runtime handle (possibly the last one).
+        let (core, rt) = (self.core.clone(), self.rt.clone());
+        let spawned = std::thread::Builder::new()
+            .name("drover-net-close".into())
+            .spawn(move || {
+                rt.handle().block_on(async {
+                    let _ = tokio::time::timeout(DROP_GRACE, core.endpoint.wait_idle()).await;
+                });
+                drop(core);
+                drop(rt);
+            });
+        if let Err(e) = spawned {
+            tracing::debug!(error = %e, "no thread to wait for closing connections");
+        }
     }
 }
 
@@ -222,9 +203,12 @@ impl Node {
             endpoint,
             client_cfg,
             hello: Hello::new(cfg.identity.role(), cfg.id),
-            max_frame: cfg.max_frame,
+            conn: ConnSettings {
+                faults: cfg.faults,
+                max_frame: cfg.max_frame,
+                reply_poll: cfg.reply_poll,
+            },
             handshake_timeout: cfg.handshake_timeout,
-            faults: cfg.faults,
             allowed,
             handlers: RwLock::new(HashMap::new()),
             closed: AtomicBool::new(false),
@@ -258,7 +242,7 @@ impl Node {
 
     /// This node's fault hooks.
     pub fn faults(&self) -> &Faults {
-        &self.inner.core.faults
+        &self.inner.core.conn.faults
     }
 
     /// The runtime the node runs on.
@@ -267,8 +251,9 @@ impl Node {
     }
 
     /// Accepts peers whose certificate role is in `allowed` and reports them to `sink`:
-    /// [`PeerConnected`] (with a [`PeerSender`] to answer), each message as
-    /// `Inbound<In>`, then [`PeerDisconnected`]. Call once per set of roles; each role may
+    /// [`PeerConnected`](crate::PeerConnected) (with a [`PeerSender`](crate::PeerSender)
+    /// to answer), each message as
+    /// `Inbound<In>`, then [`PeerDisconnected`](crate::PeerDisconnected). Call once per set of roles; each role may
     /// be served once (a master serves agents and schedulers with different types).
     pub fn serve<In, Out, S>(&self, allowed: &[Role], sink: S) -> Result<(), TransportError>
     where
@@ -313,118 +298,5 @@ impl Node {
     /// and new peers are refused.
     pub fn shutdown(&self) {
         self.inner.core.shutdown();
-    }
-}
-
-async fn accept_loop(core: Arc<NodeCore>) {
-    while let Some(incoming) = core.endpoint.accept().await {
-        tokio::spawn(accept_one(core.clone(), incoming));
-    }
-}
-
-async fn accept_one(core: Arc<NodeCore>, incoming: quinn::Incoming) {
-    let addr = incoming.remote_address();
-    let connecting = match incoming.accept() {
-        Ok(c) => c,
-        Err(e) => {
-            return tracing::debug!(%addr, error = %describe(&e), "incoming connection failed")
-        }
-    };
-    let conn = match tokio::time::timeout(core.handshake_timeout, connecting).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return tracing::warn!(%addr, reason = %describe(&e), "TLS handshake failed"),
-        Err(_) => return tracing::warn!(%addr, "TLS handshake timed out"),
-    };
-    let Some((role, cert_name)) = tls::peer_role(&conn) else {
-        tracing::warn!(%addr, "peer certificate carries no role");
-        return close(&conn, code::PROTOCOL, "certificate carries no role");
-    };
-    let handler = core
-        .handlers
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&role)
-        .cloned();
-    match handler {
-        Some(h) => h.handle(core, conn, role, cert_name).await,
-        None => {
-            tracing::warn!(%addr, %role, "refusing peer: role not served");
-            close(&conn, code::REFUSED, "role not served");
-        }
-    }
-}
-
-async fn serve_peer<In, Out, S>(
-    core: Arc<NodeCore>,
-    conn: Connection,
-    role: Role,
-    cert_name: String,
-    sink: Arc<S>,
-) where
-    In: DeserializeOwned + Send + 'static,
-    Out: Serialize + Send + 'static,
-    S: EventSink<ServerEvent<In, Out>>,
-{
-    let addr = conn.remote_address();
-    let handshake = conn::server_handshake(&conn, &core.hello, role, core.max_frame);
-    let (send, recv, decoder, hello) = match tokio::time::timeout(core.handshake_timeout, handshake)
-        .await
-    {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => {
-            tracing::warn!(%addr, %role, name = %cert_name, reason = %e.reason, "handshake failed");
-            return close(&conn, e.code, &e.reason);
-        }
-        Err(_) => {
-            tracing::warn!(%addr, %role, name = %cert_name, "handshake timed out");
-            return close(&conn, code::PROTOCOL, "handshake timed out");
-        }
-    };
-    let peer = next_peer_id();
-    let info = conn::peer_info(&conn, role, cert_name, hello);
-    tracing::info!(%peer, %addr, %role, id = %info.id, "peer connected");
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let connected = PeerConnected {
-        peer,
-        info: info.clone(),
-        sender: PeerSender::new(peer, tx),
-    };
-    if !sink.deliver(ServerEvent::Connected(connected)) {
-        return close(&conn, code::GONE, "receiver gone");
-    }
-    let est = Established {
-        conn,
-        send,
-        recv,
-        decoder,
-        peer,
-        info,
-    };
-    let end = conn::run(
-        est,
-        &mut rx,
-        Vec::new(),
-        true,
-        &core.faults,
-        core.max_frame,
-        |m| sink.deliver(ServerEvent::Message(m)),
-    )
-    .await;
-    log_end(peer, addr, &end);
-    drop(rx); // senders fail from here on, before the actor hears of the disconnect
-    sink.deliver(ServerEvent::Disconnected(PeerDisconnected {
-        peer,
-        reason: end.reason(),
-    }));
-}
-
-pub(crate) fn log_end(peer: PeerId, addr: SocketAddr, end: &End) {
-    match end {
-        End::Local | End::PeerClosed | End::SinkGone => {
-            tracing::info!(%peer, %addr, reason = %end.reason(), "connection closed")
-        }
-        End::Protocol(_) | End::Lost(_) => {
-            tracing::warn!(%peer, %addr, reason = %end.reason(), "connection lost")
-        }
     }
 }

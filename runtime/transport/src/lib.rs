@@ -48,16 +48,21 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backoff;
 pub mod certs;
 mod conn;
 pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod faults;
+mod handshake;
 pub mod link;
+mod reply_window;
 pub mod runtime;
+mod server;
 pub mod tls;
 
+pub use backoff::Backoff;
 pub use certs::{init_ca, issue, ClusterCa, NodeIdentity};
 pub use conn::PeerSender;
 pub use endpoint::{Node, NodeConfig};
@@ -67,5 +72,5 @@ pub use events::{
     PeerInfo, ServerEvent,
 };
 pub use faults::{FaultRule, FaultTarget, Faults, PeerKeys};
-pub use link::{Backoff, Link, LinkOptions};
+pub use link::{Link, LinkOptions};
 pub use runtime::TransportRuntime;

@@ -22,49 +22,21 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use drover_proto::codec::Role;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use crate::backoff::Backoff;
 use crate::certs::role_dns_name;
-use crate::conn::{self, close, code, describe, Established, HandshakeError, Outgoing};
-use crate::endpoint::{log_end, next_peer_id, Node, NodeCore, NodeHandle};
+use crate::conn::{self, close, code, describe, Established, Outgoing};
+use crate::endpoint::{next_peer_id, Node, NodeCore, NodeHandle};
 use crate::error::SendError;
 use crate::events::{EventSink, LinkDown, LinkEvent, LinkUp};
+use crate::handshake::{self, HandshakeError};
+use crate::server::log_end;
 use crate::tls;
-
-/// Reconnect delays: `initial · 2^attempt`, capped at `max`, then jittered into
-/// `[d/2, d)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// Delay before the first retry.
-    pub initial: Duration,
-    /// Largest delay.
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Backoff {
-    /// Delay before retry number `attempt` (0-based), given a random `unit` in [0, 1).
-    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.max);
-        base / 2 + base.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
-    }
-}
 
 /// Settings of one link.
 #[derive(Debug, Clone)]
@@ -280,16 +252,9 @@ impl Supervisor {
                         return close(&est.conn, code::GONE, "receiver gone");
                     }
                     let initial: Vec<Out> = pending.queue.drain(..).collect();
-                    let faults = &self.core.faults;
-                    let end = conn::run(
-                        est,
-                        &mut rx,
-                        initial,
-                        false,
-                        faults,
-                        self.core.max_frame,
-                        |m| sink.deliver(LinkEvent::Message(m)),
-                    )
+                    let end = conn::run(est, &mut rx, initial, false, &self.core.conn, |m| {
+                        sink.deliver(LinkEvent::Message(m))
+                    })
                     .await;
                     self.up.store(false, Ordering::Release);
                     log_end(peer, addr, &end);
@@ -352,8 +317,13 @@ impl Supervisor {
             let conn = connecting
                 .await
                 .map_err(|e| refused(format!("TLS: {}", describe(&e))))?;
-            let hs =
-                conn::client_handshake(&conn, &core.hello, self.expect_role, core.max_frame).await;
+            let hs = handshake::client_handshake(
+                &conn,
+                &core.hello,
+                self.expect_role,
+                core.conn.max_frame,
+            )
+            .await;
             let (send, recv, decoder, hello) =
                 hs.inspect_err(|e| close(&conn, e.code, &e.reason))?;
             let Some((role, cert_name)) =
@@ -381,19 +351,6 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_caps_and_jitters_within_half() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-        };
-        assert_eq!(b.delay(0, 0.0), Duration::from_millis(50));
-        assert_eq!(b.delay(1, 0.0), Duration::from_millis(100));
-        assert_eq!(b.delay(3, 0.999_999).as_millis(), 799);
-        assert_eq!(b.delay(30, 0.0), Duration::from_secs(1));
-        assert!(b.delay(30, 0.999) < Duration::from_secs(2));
-    }
 
     #[test]
     fn pending_queue_drops_oldest_when_full() {

@@ -21,8 +21,12 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::error::TransportError;
 
-/// Default number of worker threads of a node's runtime.
-pub const DEFAULT_WORKER_THREADS: usize = 2;
+/// Default number of worker threads of a node's runtime. One worker keeps every
+/// quinn driver and reader/writer task on one thread, which halves loopback round trips
+/// compared with two on a 2-core machine (see `benches/RESULTS.md`) and still moves
+/// several hundred thousand messages per second; give a node a bigger
+/// [`TransportRuntime`] through `NodeConfig::runtime` if it needs more.
+pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 struct Owner(Option<Runtime>);
 

@@ -110,8 +110,8 @@ impl ClientCertVerifier for RoleClientVerifier {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
+        // The endpoint logs the failed handshake with this reason and the peer address.
         let reject = |why: String| {
-            tracing::warn!(reason = %why, "refusing client certificate");
             rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
                 RoleRejected(why),
             ))))

@@ -71,6 +71,11 @@ impl ContainerExit {
 }
 
 /// An input to the core.
+///
+/// Not boxed: an input is built once and moved straight into
+/// [`AgentCore::handle`](super::AgentCore::handle); a box would cost an allocation per
+/// message on the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// The shell is up: start registering with the master.
@@ -142,7 +147,7 @@ pub struct LaunchSpec {
     pub resources: Resources,
 }
 
-/// A command from the core.
+/// A command from the core, carried out at once by the shell.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Point the master link at `masters[index]` (the next master to try).
@@ -156,8 +161,9 @@ pub enum Command {
     SendToExecutor {
         /// The executor's connection.
         conn: ExecutorConn,
-        /// The message.
-        event: ExecutorEvent,
+        /// The message (boxed: a `Launch` carries a whole `TaskInfo`, and every
+        /// command is as large as its largest variant).
+        event: Box<ExecutorEvent>,
     },
     /// Close an executor connection (after an `Error` event).
     DisconnectExecutor {
@@ -199,5 +205,8 @@ pub(crate) fn to_master(msg: AgentToMaster) -> Command {
 
 /// Shorthand for an executor event.
 pub(crate) fn to_executor(conn: ExecutorConn, event: ExecutorEvent) -> Command {
-    Command::SendToExecutor { conn, event }
+    Command::SendToExecutor {
+        conn,
+        event: Box::new(event),
+    }
 }

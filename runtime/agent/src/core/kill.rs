@@ -48,7 +48,15 @@ impl AgentCore {
             KillAction::KilledInQueue { destroy_executor } => {
                 let msg = "killed before it was launched".to_owned();
                 let reason = Some(TaskStatusReason::TaskKilledDuringLaunch);
-                self.agent_update(now, &fid, &tid, eid.as_ref(), TaskState::Killed, reason, msg);
+                self.agent_update(
+                    now,
+                    &fid,
+                    &tid,
+                    eid.as_ref(),
+                    TaskState::Killed,
+                    reason,
+                    msg,
+                );
                 if destroy_executor {
                     if let Some(eid) = &eid {
                         self.terminate_idle_executor(&fid, eid);
@@ -96,7 +104,12 @@ impl AgentCore {
                 .values()
                 .any(|t| &t.info.task_id != tid && !t.state.is_terminal());
             let idle = !others_live && matches!(phase, Phase::Launching | Phase::Registering);
-            return (KillAction::KilledInQueue { destroy_executor: idle }, Some(eid));
+            return (
+                KillAction::KilledInQueue {
+                    destroy_executor: idle,
+                },
+                Some(eid),
+            );
         }
         let action = match (is_mock, phase) {
             (true, _) => task_container.map_or(KillAction::Nothing, KillAction::Destroy),
@@ -111,7 +124,11 @@ impl AgentCore {
 
     /// An executor whose only tasks were killed before it subscribed is not needed.
     fn terminate_idle_executor(&mut self, fid: &FrameworkId, eid: &ExecutorId) {
-        let Some(ex) = self.frameworks.get_mut(fid).and_then(|f| f.executors.get_mut(eid)) else {
+        let Some(ex) = self
+            .frameworks
+            .get_mut(fid)
+            .and_then(|f| f.executors.get_mut(eid))
+        else {
             return;
         };
         if let Some(t) = ex.timer.take() {
@@ -147,7 +164,9 @@ impl AgentCore {
             }
             if ex.is_mock() {
                 destroy.extend(ex.tasks.values().filter_map(|t| {
-                    (!t.state.is_terminal()).then(|| t.container_id.clone()).flatten()
+                    (!t.state.is_terminal())
+                        .then(|| t.container_id.clone())
+                        .flatten()
                 }));
                 continue;
             }
@@ -163,7 +182,9 @@ impl AgentCore {
                     if let Some(t) = ex.timer.take() {
                         self.timers.cancel(t);
                     }
-                    let t = self.timers.schedule(now + grace, TimerKind::ExecutorShutdown(cid));
+                    let t = self
+                        .timers
+                        .schedule(now + grace, TimerKind::ExecutorShutdown(cid));
                     ex.timer = Some(t);
                     ex.phase = Phase::Terminating;
                 }

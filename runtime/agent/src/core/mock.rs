@@ -19,8 +19,8 @@ use super::state::{ContainerOwner, Executor, Phase, Task};
 use super::AgentCore;
 use crate::containerizer_kind::ContainerizerKind;
 use drover_proto::{
-    AgentToMaster, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, TaskId, TaskInfo,
-    TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
+    AgentToMaster, CommandInfo, ContainerId, ExecutorId, ExecutorInfo, FrameworkId, TaskId,
+    TaskInfo, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
 };
 use std::time::Instant;
 
@@ -47,19 +47,27 @@ impl AgentCore {
             task_id: Some(tid.clone()),
             labels: task.labels.clone(),
             sandbox: sandbox.clone(),
-            command: task.command.clone().unwrap_or_default(),
-            container: task.container.clone(),
+            // Nothing runs: the mock containerizer needs no command or image.
+            command: CommandInfo::default(),
+            container: None,
             resources: task.resources.clone(),
         };
         let Some(fw) = self.frameworks.get_mut(&fid) else {
             return;
         };
         let ex = fw.executors.entry(eid.clone()).or_insert_with(|| {
-            Executor::new(info, ContainerizerKind::Mock, None, sandbox, Phase::Registering)
+            Executor::new(
+                info,
+                ContainerizerKind::Mock,
+                None,
+                sandbox,
+                Phase::Registering,
+            )
         });
         // A mock executor is virtual: a new task brings an ended one back.
         ex.phase = Phase::Registering;
-        ex.tasks.insert(tid.clone(), Task::new(task, Some(cid.clone())));
+        ex.tasks
+            .insert(tid.clone(), Task::new(task, Some(cid.clone())));
         fw.task_executor.insert(tid.clone(), eid.clone());
         self.containers.insert(
             cid,
@@ -146,6 +154,11 @@ impl AgentCore {
             ),
         };
         self.mock_update(now, fid, eid, tid, state, reason, message);
+        // Release the container in the containerizer (the contract: destroy after wait).
+        self.out.push(Command::DestroyContainer {
+            container_id: cid,
+            containerizer: ContainerizerKind::Mock,
+        });
         self.mock_task_ended(fid, eid, exit.status());
     }
 

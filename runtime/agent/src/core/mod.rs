@@ -8,12 +8,14 @@
 //!     └─────────── timer ◀──────────────────┘◀──────────── shell runs them ◀───────┘
 //! ```
 //!
-//! Split by concern: [`registration`] (Register / Reregister / Ping),
-//! [`run_task`] (RunTask → sandbox → container), [`executors`] (subscription, updates,
-//! exits, timeouts), [`mock`] (the agent playing the executor for the mock
-//! containerizer), [`kill`] (KillTask, ShutdownFramework), [`status_updates`] (the
-//! status update manager) and [`snapshot`] (what `/state` and `/metrics` show).
+//! Split by concern: `registration` (Register / Reregister / Ping), `run_task`
+//! (RunTask → sandbox → container), `executors` (subscription, updates, acks,
+//! messages), `containers` (launches, exits, registration timeouts), `mock` (the
+//! agent playing the executor for the mock containerizer), `kill` (KillTask,
+//! ShutdownFramework), `tasks` (shared bookkeeping), [`status_updates`] (the status
+//! update manager) and [`snapshot`] (what `/state` and `/metrics` show).
 
+mod containers;
 mod executors;
 pub mod io;
 mod kill;
@@ -23,6 +25,7 @@ mod run_task;
 pub mod snapshot;
 mod state;
 pub mod status_updates;
+mod tasks;
 mod timers;
 
 #[cfg(test)]
@@ -35,8 +38,7 @@ pub use status_updates::{RetryPolicy, StatusUpdateManager};
 
 use crate::containerizer_kind::ContainerizerKind;
 use drover_proto::{
-    AgentInfo, ContainerId, ExecutorId, FrameworkId, MasterToAgent, TaskId, TaskState,
-    TaskStatus, TaskStatusReason, TaskStatusSource, UpdateUuid,
+    AgentInfo, ContainerId, ExecutorId, FrameworkId, MasterToAgent, TaskState, UpdateUuid,
 };
 use registration::Registration;
 use state::{ContainerOwner, Framework};
@@ -148,6 +150,8 @@ pub struct AgentCore {
     counters: Counters,
     next_id: u64,
     out: Vec<Command>,
+    /// Reused buffer for the status update manager's messages.
+    scratch: Vec<drover_proto::AgentToMaster>,
 }
 
 impl AgentCore {
@@ -168,11 +172,20 @@ impl AgentCore {
             counters: Counters::default(),
             next_id: 0,
             out: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// Handles one input at `now` and returns what the shell must do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Command> {
+        let mut out = Vec::new();
+        self.handle_into(now, input, &mut out);
+        out
+    }
+
+    /// Like [`handle`](Self::handle), appending the commands to `out`, so that a shell
+    /// reusing one buffer allocates nothing for it.
+    pub fn handle_into(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
         match input {
             Input::Start => self.start(now),
             Input::MasterConnected => self.master_connected(now),
@@ -190,7 +203,7 @@ impl AgentCore {
             }
             Input::Tick => self.tick(now),
         }
-        std::mem::take(&mut self.out)
+        out.append(&mut self.out);
     }
 
     /// The earliest instant at which the core wants an [`Input::Tick`].
@@ -209,6 +222,13 @@ impl AgentCore {
     /// Monotonic counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Every container the agent knows to be running or starting, sorted.
+    pub fn container_ids(&self) -> Vec<ContainerId> {
+        let mut ids: Vec<ContainerId> = self.containers.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     fn master_message(&mut self, now: Instant, msg: MasterToAgent) {
@@ -257,9 +277,10 @@ impl AgentCore {
                 TimerKind::ExecutorShutdown(cid) => self.executor_shutdown_timeout(cid),
             }
         }
-        let mut msgs = Vec::new();
+        let mut msgs = std::mem::take(&mut self.scratch);
         self.sum.retry_due(now, &mut msgs);
-        self.send_updates(msgs);
+        self.send_updates(&mut msgs);
+        self.scratch = msgs;
     }
 
     /// A fresh container id: `<nonce>-<counter>`.
@@ -281,144 +302,5 @@ impl AgentCore {
     fn wall(&self, now: Instant) -> f64 {
         let since = now.saturating_duration_since(self.settings.epoch_instant);
         self.settings.epoch_wall + since.as_secs_f64()
-    }
-
-    fn send_updates(&mut self, msgs: Vec<drover_proto::AgentToMaster>) {
-        self.counters.status_updates_sent += msgs.len() as u64;
-        self.out.extend(msgs.into_iter().map(io::to_master));
-    }
-
-    /// Records a task's new status (from its executor or the agent) and hands it to the
-    /// status update manager. Updates of a framework that is shutting down are not
-    /// forwarded; its terminal tasks are dropped at once.
-    fn record_update(&mut self, now: Instant, framework_id: &FrameworkId, status: TaskStatus) {
-        let fw = self.frameworks.get(framework_id);
-        if fw.is_some_and(|f| f.shutting_down) {
-            self.set_task_state(framework_id, &status.task_id, status.state);
-            if status.state.is_terminal() {
-                self.remove_task(framework_id, &status.task_id);
-            }
-            return;
-        }
-        let fresh = self.new_uuid();
-        let (task_id, state) = (status.task_id.clone(), status.state);
-        let mut msgs = Vec::new();
-        let outcome = self.sum.update(now, framework_id, status, fresh, &mut msgs);
-        self.send_updates(msgs);
-        if outcome == status_updates::UpdateOutcome::Queued {
-            self.set_task_state(framework_id, &task_id, state);
-        }
-    }
-
-    /// An update made by the agent itself (launch failures, executor loss, unknown tasks).
-    #[allow(clippy::too_many_arguments)]
-    fn agent_update(
-        &mut self,
-        now: Instant,
-        framework_id: &FrameworkId,
-        task_id: &TaskId,
-        executor_id: Option<&ExecutorId>,
-        state: TaskState,
-        reason: Option<TaskStatusReason>,
-        message: String,
-    ) {
-        let mut status = TaskStatus::new(task_id.clone(), state, TaskStatusSource::Agent)
-            .with_message(message);
-        status.reason = reason;
-        self.fill_status(now, &mut status, framework_id, executor_id);
-        self.record_update(now, framework_id, status);
-    }
-
-    /// Sets agent id, executor id, container id and timestamp of a status.
-    fn fill_status(
-        &self,
-        now: Instant,
-        status: &mut TaskStatus,
-        framework_id: &FrameworkId,
-        executor_id: Option<&ExecutorId>,
-    ) {
-        status.agent_id = self.reg.agent_id.clone();
-        if status.timestamp == 0.0 {
-            status.timestamp = self.wall(now);
-        }
-        let Some(eid) = executor_id else { return };
-        status.executor_id = Some(eid.clone());
-        if status.container_id.is_none() {
-            let ex = self
-                .frameworks
-                .get(framework_id)
-                .and_then(|f| f.executors.get(eid));
-            status.container_id = ex.and_then(|e| {
-                e.tasks
-                    .get(&status.task_id)
-                    .and_then(|t| t.container_id.clone())
-                    .or_else(|| e.container_id.clone())
-            });
-        }
-    }
-
-    fn set_task_state(&mut self, framework_id: &FrameworkId, task_id: &TaskId, state: TaskState) {
-        let Some(fw) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        let Some(eid) = fw.task_executor.get(task_id) else {
-            return;
-        };
-        if let Some(task) = fw.executors.get_mut(eid).and_then(|e| e.tasks.get_mut(task_id)) {
-            if !task.state.is_terminal() {
-                task.state = state;
-                if state.is_terminal() {
-                    *self.counters.tasks_terminal.entry(state).or_default() += 1;
-                }
-            }
-        }
-    }
-
-    /// Forgets a task whose terminal update was acknowledged (or needs none), then its
-    /// executor and framework if nothing is left of them.
-    fn remove_task(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
-        let Some(fw) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        let Some(eid) = fw.task_executor.remove(task_id) else {
-            return;
-        };
-        if let Some(ex) = fw.executors.get_mut(&eid) {
-            if let Some(task) = ex.tasks.remove(task_id) {
-                ex.queued.retain(|t| t != task_id);
-                if self.settings.max_completed_tasks > 0 {
-                    if self.completed.len() >= self.settings.max_completed_tasks {
-                        self.completed.pop_front();
-                    }
-                    self.completed.push_back(CompletedTask {
-                        framework_id: framework_id.clone(),
-                        executor_id: eid.clone(),
-                        task_id: task_id.clone(),
-                        name: task.info.name,
-                        state: task.state,
-                    });
-                }
-            }
-        }
-        self.maybe_remove_executor(framework_id, &eid);
-    }
-
-    /// Removes an executor that has ended and has no tasks left, and its framework if it
-    /// was the last one.
-    fn maybe_remove_executor(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId) {
-        let Some(fw) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        let done = fw.executors.get(executor_id).is_some_and(|ex| {
-            ex.tasks.is_empty()
-                && (ex.is_mock() || ex.phase == state::Phase::Terminated)
-                && ex.container_id.as_ref().is_none_or(|c| !self.containers.contains_key(c))
-        });
-        if done {
-            fw.executors.remove(executor_id);
-        }
-        if fw.executors.is_empty() {
-            self.frameworks.remove(framework_id);
-        }
     }
 }

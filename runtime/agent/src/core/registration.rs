@@ -5,7 +5,7 @@
 //! re-registers (Mesos's agent does the same on a ping timeout).
 //!
 //! ```text
-//!  Idle ──Start──▶ Registering ──Registered/Reregistered──▶ Registered
+//!  Idle ──Start──▶ connect; MasterConnected (or first backoff) ──▶ Registering ──Registered/Reregistered──▶ Registered
 //!                    ▲   │ timeout: retry (next master)        │ ping timeout /
 //!                    │   ▼                                     │ link down
 //!                    └───┴─────────────────────────────────────┘
@@ -86,7 +86,10 @@ impl AgentCore {
                 index: self.reg.master_index,
             });
         }
-        self.attempt_registration(now);
+        // Register once the link is up (`Input::MasterConnected`); if that takes
+        // longer than the first backoff, the retry sends it anyway (queued on the link).
+        let at = now + self.reg.backoff;
+        self.reg.timer = Some(self.timers.schedule(at, TimerKind::Registration));
     }
 
     pub(super) fn master_connected(&mut self, now: Instant) {
@@ -124,9 +127,8 @@ impl AgentCore {
         }
         if let Some(old) = &self.reg.agent_id {
             if *old != agent_id {
-                let reason = format!(
-                    "master answered with agent id {agent_id} but this agent is {old}"
-                );
+                let reason =
+                    format!("master answered with agent id {agent_id} but this agent is {old}");
                 self.refused(now, reason);
                 return;
             }
@@ -141,9 +143,10 @@ impl AgentCore {
         self.arm_ping_timer(now);
         if self.reg.state != RegState::Registered {
             self.reg.state = RegState::Registered;
-            let mut msgs = Vec::new();
+            let mut msgs = std::mem::take(&mut self.scratch);
             self.sum.resume(now, &mut msgs);
-            self.send_updates(msgs);
+            self.send_updates(&mut msgs);
+            self.scratch = msgs;
         }
     }
 
@@ -197,7 +200,10 @@ impl AgentCore {
     pub(super) fn ping_timeout(&mut self, now: Instant) {
         self.reg.ping_timer = None;
         if self.reg.state == RegState::Registered {
-            tracing::warn!("no ping from the master in {:?}; re-registering", self.reg.ping_timeout);
+            tracing::warn!(
+                "no ping from the master in {:?}; re-registering",
+                self.reg.ping_timeout
+            );
             self.lose_master(now);
         }
     }
@@ -232,8 +238,12 @@ impl AgentCore {
         if let Some(t) = self.reg.timer.take() {
             self.timers.cancel(t);
         }
-        self.reg.timer = Some(self.timers.schedule(now + self.reg.backoff, TimerKind::Registration));
-        self.reg.backoff = (self.reg.backoff * 2).min(self.settings.timing.registration_backoff_max);
+        self.reg.timer = Some(
+            self.timers
+                .schedule(now + self.reg.backoff, TimerKind::Registration),
+        );
+        self.reg.backoff =
+            (self.reg.backoff * 2).min(self.settings.timing.registration_backoff_max);
     }
 
     /// Frameworks with tasks here and every task's latest state, for `Reregister`.

@@ -18,8 +18,8 @@ use super::AgentCore;
 use crate::containerizer_kind::ContainerizerKind;
 use drover_proto::executor_env as env;
 use drover_proto::{
-    CommandInfo, ContainerId, ExecutorEvent, ExecutorId, ExecutorInfo, FrameworkId,
-    FrameworkInfo, Parameter, TaskInfo, TaskState, TaskStatusReason,
+    CommandInfo, ContainerId, ExecutorEvent, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    Parameter, TaskInfo, TaskState, TaskStatusReason,
 };
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,7 +60,9 @@ fn validate(framework_id: &FrameworkId, task: &TaskInfo) -> Result<(), String> {
         ("task id", task.task_id.as_str()),
     ] {
         if !path_safe(id) {
-            return Err(format!("invalid {what} '{id}': must be a non-empty path component"));
+            return Err(format!(
+                "invalid {what} '{id}': must be a non-empty path component"
+            ));
         }
     }
     if let Some(ex) = &task.executor {
@@ -105,21 +107,29 @@ impl AgentCore {
                 return;
             }
         }
-        let info = self.executor_for(&fid, &task);
-        let wanted = info.container.as_ref().or(task.container.as_ref()).map(|c| c.kind);
+        let wanted = task
+            .executor
+            .as_ref()
+            .and_then(|e| e.container.as_ref())
+            .or(task.container.as_ref())
+            .map(|c| c.kind);
         let kind = match ContainerizerKind::choose(&self.settings.containerizers, wanted) {
             Ok(k) => k,
             Err(e) => {
                 let reason = Some(TaskStatusReason::TaskInvalid);
-                self.agent_update(now, &fid, &tid, None, TaskState::Error, reason, e.to_string());
+                let msg = e.to_string();
+                self.agent_update(now, &fid, &tid, None, TaskState::Error, reason, msg);
                 return;
             }
         };
-        let fw = self
-            .frameworks
-            .entry(fid.clone())
-            .or_insert_with(|| Framework::new(framework.clone()));
-        fw.info = framework;
+        let info = self.executor_for(&fid, &task, kind);
+        match self.frameworks.get_mut(&fid) {
+            Some(fw) => fw.info = framework,
+            None => {
+                self.frameworks
+                    .insert(fid.clone(), Framework::new(framework));
+            }
+        }
         if kind == ContainerizerKind::Mock {
             self.run_mock_task(now, fid, info, task);
         } else {
@@ -127,12 +137,28 @@ impl AgentCore {
         }
     }
 
-    /// The task's executor, or the command executor built for it (id = task id).
-    fn executor_for(&self, fid: &FrameworkId, task: &TaskInfo) -> ExecutorInfo {
+    /// The task's executor, or the command executor built for it (id = task id). The
+    /// mock containerizer runs no executor program: its command executor is bare.
+    fn executor_for(
+        &self,
+        fid: &FrameworkId,
+        task: &TaskInfo,
+        kind: ContainerizerKind,
+    ) -> ExecutorInfo {
         if let Some(ex) = &task.executor {
             let mut ex = ex.clone();
             ex.framework_id = Some(fid.clone());
             return ex;
+        }
+        if kind == ContainerizerKind::Mock {
+            return ExecutorInfo {
+                executor_id: ExecutorId(task.task_id.0.clone()),
+                framework_id: Some(fid.clone()),
+                command: CommandInfo::default(),
+                container: None,
+                resources: Default::default(),
+                name: None,
+            };
         }
         let launch = &self.settings.executor;
         ExecutorInfo {
@@ -175,7 +201,8 @@ impl AgentCore {
             }
             Phase::Running(conn) => {
                 ex.tasks.insert(tid.clone(), Task::new(task.clone(), None));
-                self.out.push(to_executor(conn, ExecutorEvent::Launch { task }));
+                self.out
+                    .push(to_executor(conn, ExecutorEvent::Launch { task }));
             }
         }
         fw.task_executor.insert(tid, eid.clone());
@@ -244,7 +271,12 @@ impl AgentCore {
         sandbox: &Path,
     ) -> CommandInfo {
         let launch = &self.settings.executor;
-        let agent_id = self.reg.agent_id.as_ref().map(|a| a.0.clone()).unwrap_or_default();
+        let agent_id = self
+            .reg
+            .agent_id
+            .as_ref()
+            .map(|a| a.0.clone())
+            .unwrap_or_default();
         let contract = [
             (env::AGENT_ADDR, launch.agent_addr.clone()),
             (env::AGENT_ID, agent_id),

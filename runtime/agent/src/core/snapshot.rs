@@ -198,7 +198,12 @@ impl AgentCore {
             resources: ResourcesView::of(&self.settings.agent.resources),
             used_resources: ResourcesView::of(&used),
             attributes,
-            containerizers: self.settings.containerizers.iter().map(|k| k.as_str()).collect(),
+            containerizers: self
+                .settings
+                .containerizers
+                .iter()
+                .map(|k| k.as_str())
+                .collect(),
             frameworks,
             completed_tasks: self.completed.iter().cloned().collect(),
             status_updates_pending: self.sum.pending_count(),

@@ -5,8 +5,8 @@ use super::io::ExecutorConn;
 use super::timers::TimerId;
 use crate::containerizer_kind::ContainerizerKind;
 use drover_proto::{
-    ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Resources, TaskId,
-    TaskInfo, TaskState, TaskStatusReason,
+    ContainerId, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Resources, TaskId, TaskInfo,
+    TaskState, TaskStatusReason,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,7 +15,8 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub(crate) struct Framework {
     pub(crate) info: FrameworkInfo,
-    pub(crate) executors: HashMap<ExecutorId, Executor>,
+    /// Boxed: executors are large and move when the map grows.
+    pub(crate) executors: HashMap<ExecutorId, Box<Executor>>,
     /// Which executor runs each task.
     pub(crate) task_executor: HashMap<TaskId, ExecutorId>,
     /// `ShutdownFramework` arrived: updates are no longer forwarded.
@@ -78,7 +79,8 @@ pub(crate) struct Executor {
     pub(crate) timer: Option<TimerId>,
     /// Tasks waiting for the executor to subscribe, in arrival order.
     pub(crate) queued: Vec<TaskId>,
-    pub(crate) tasks: HashMap<TaskId, Task>,
+    /// Boxed: a task holds a whole `TaskInfo`; most maps hold one or a few.
+    pub(crate) tasks: HashMap<TaskId, Box<Task>>,
     /// Reason given to its tasks if the container ends (e.g. registration timeout).
     pub(crate) termination_reason: Option<TaskStatusReason>,
     /// Limits the container was launched or last updated with.
@@ -92,8 +94,8 @@ impl Executor {
         container_id: Option<ContainerId>,
         sandbox: Option<PathBuf>,
         phase: Phase,
-    ) -> Self {
-        Self {
+    ) -> Box<Self> {
+        Box::new(Self {
             info,
             containerizer,
             container_id,
@@ -104,7 +106,7 @@ impl Executor {
             tasks: HashMap::new(),
             termination_reason: None,
             container_resources: Resources::new(),
-        }
+        })
     }
 
     pub(crate) fn is_mock(&self) -> bool {
@@ -145,13 +147,13 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    pub(crate) fn new(info: TaskInfo, container_id: Option<ContainerId>) -> Self {
-        Self {
+    pub(crate) fn new(info: TaskInfo, container_id: Option<ContainerId>) -> Box<Self> {
+        Box::new(Self {
             info,
             state: TaskState::Staging,
             kill_requested: false,
             container_id,
-        }
+        })
     }
 }
 

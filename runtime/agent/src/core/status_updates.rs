@@ -19,6 +19,7 @@
 
 use drover_proto::{AgentToMaster, FrameworkId, TaskId, TaskStatus, UpdateUuid};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Identifies a task's stream.
@@ -51,6 +52,7 @@ impl Default for RetryPolicy {
 /// The updates of one task that the framework has not acknowledged yet.
 #[derive(Clone, Debug)]
 pub struct UpdateStream {
+    key: Arc<StreamKey>,
     pending: VecDeque<TaskStatus>,
     acknowledged: Vec<UpdateUuid>,
     terminated: bool,
@@ -59,6 +61,17 @@ pub struct UpdateStream {
 }
 
 impl UpdateStream {
+    fn new(key: Arc<StreamKey>, backoff: Duration) -> Self {
+        Self {
+            key,
+            pending: VecDeque::new(),
+            acknowledged: Vec::new(),
+            terminated: false,
+            backoff,
+            retry_at: None,
+        }
+    }
+
     /// Unacknowledged updates, oldest (in flight) first.
     pub fn pending(&self) -> impl Iterator<Item = &TaskStatus> {
         self.pending.iter()
@@ -111,11 +124,16 @@ pub struct Acked {
     pub stream_closed: bool,
 }
 
-/// All streams of the agent, with their resend deadlines.
+/// Resend deadlines, earliest first (`(deadline, sequence) → stream`).
+type Retries = BTreeMap<(Instant, u64), Arc<StreamKey>>;
+
+/// All streams of the agent, with their resend deadlines. Streams are looked up by
+/// borrowed ids (framework, then task), so the hot path clones no strings; a stream's
+/// key is shared with its resend deadline.
 #[derive(Debug)]
 pub struct StatusUpdateManager {
-    streams: HashMap<StreamKey, UpdateStream>,
-    retries: BTreeMap<(Instant, u64), StreamKey>,
+    streams: HashMap<FrameworkId, HashMap<TaskId, UpdateStream>>,
+    retries: Retries,
     seq: u64,
     policy: RetryPolicy,
     paused: bool,
@@ -146,18 +164,25 @@ impl StatusUpdateManager {
         out: &mut Vec<AgentToMaster>,
     ) -> UpdateOutcome {
         let uuid = *status.uuid.get_or_insert(fresh);
-        let key = StreamKey {
-            framework_id: framework_id.clone(),
-            task_id: status.task_id.clone(),
+        let backoff = self.policy.min;
+        let tasks = match self.streams.get_mut(framework_id) {
+            Some(t) => t,
+            None => self.streams.entry(framework_id.clone()).or_default(),
         };
-        let stream = self.streams.entry(key.clone()).or_insert_with(|| UpdateStream {
-            pending: VecDeque::new(),
-            acknowledged: Vec::new(),
-            terminated: false,
-            backoff: self.policy.min,
-            retry_at: None,
-        });
-        if stream.acknowledged.contains(&uuid) || stream.pending.iter().any(|s| s.uuid == Some(uuid))
+        let stream = match tasks.get_mut(&status.task_id) {
+            Some(s) => s,
+            None => {
+                let key = Arc::new(StreamKey {
+                    framework_id: framework_id.clone(),
+                    task_id: status.task_id.clone(),
+                });
+                tasks
+                    .entry(status.task_id.clone())
+                    .or_insert_with(|| UpdateStream::new(key, backoff))
+            }
+        };
+        if stream.acknowledged.contains(&uuid)
+            || stream.pending.iter().any(|s| s.uuid == Some(uuid))
         {
             return UpdateOutcome::Duplicate;
         }
@@ -168,7 +193,7 @@ impl StatusUpdateManager {
         stream.pending.push_back(status);
         self.pending += 1;
         if stream.pending.len() == 1 && !self.paused {
-            self.send_head(now, &key, out);
+            send_head(now, stream, &mut self.retries, &mut self.seq, out);
         }
         UpdateOutcome::Queued
     }
@@ -183,22 +208,16 @@ impl StatusUpdateManager {
         uuid: UpdateUuid,
         out: &mut Vec<AgentToMaster>,
     ) -> Result<Acked, AckError> {
-        let key = StreamKey {
-            framework_id: framework_id.clone(),
-            task_id: task_id.clone(),
-        };
-        let Some(stream) = self.streams.get_mut(&key) else {
-            return Err(AckError::UnknownStream(task_id.clone()));
-        };
+        let unknown = || AckError::UnknownStream(task_id.clone());
+        let tasks = self.streams.get_mut(framework_id).ok_or_else(unknown)?;
+        let stream = tasks.get_mut(task_id).ok_or_else(unknown)?;
         if stream.pending.front().and_then(|s| s.uuid) != Some(uuid) {
             return Err(AckError::Mismatch {
                 task_id: task_id.clone(),
                 uuid,
             });
         }
-        let Some(status) = stream.pending.pop_front() else {
-            return Err(AckError::UnknownStream(task_id.clone()));
-        };
+        let status = stream.pending.pop_front().ok_or_else(unknown)?;
         self.pending -= 1;
         if let Some(t) = stream.retry_at.take() {
             self.retries.remove(&t);
@@ -207,9 +226,12 @@ impl StatusUpdateManager {
         stream.acknowledged.push(uuid);
         let stream_closed = stream.pending.is_empty() && stream.terminated;
         if stream_closed {
-            self.streams.remove(&key);
+            tasks.remove(task_id);
+            if tasks.is_empty() {
+                self.streams.remove(framework_id);
+            }
         } else if !stream.pending.is_empty() && !self.paused {
-            self.send_head(now, &key, out);
+            send_head(now, stream, &mut self.retries, &mut self.seq, out);
         }
         Ok(Acked {
             status,
@@ -224,10 +246,14 @@ impl StatusUpdateManager {
                 break;
             }
             let key = entry.remove();
-            if let Some(stream) = self.streams.get_mut(&key) {
+            let stream = self
+                .streams
+                .get_mut(&key.framework_id)
+                .and_then(|t| t.get_mut(&key.task_id));
+            if let Some(stream) = stream {
                 stream.retry_at = None;
                 stream.backoff = (stream.backoff * 2).min(self.policy.max);
-                self.send_head(now, &key, out);
+                send_head(now, stream, &mut self.retries, &mut self.seq, out);
             }
         }
     }
@@ -236,43 +262,43 @@ impl StatusUpdateManager {
     pub fn pause(&mut self) {
         self.paused = true;
         self.retries.clear();
-        for stream in self.streams.values_mut() {
+        for stream in self.streams.values_mut().flat_map(|t| t.values_mut()) {
             stream.retry_at = None;
         }
     }
 
-    /// Starts sending again: every stream's head goes out now.
+    /// Starts sending again: every stream's head goes out now, in (framework, task) order.
     pub fn resume(&mut self, now: Instant, out: &mut Vec<AgentToMaster>) {
         self.paused = false;
-        let mut keys: Vec<StreamKey> = self
+        let mut keys: Vec<Arc<StreamKey>> = self
             .streams
-            .iter()
-            .filter(|(_, s)| !s.pending.is_empty() && s.retry_at.is_none())
-            .map(|(k, _)| k.clone())
+            .values()
+            .flat_map(|t| t.values())
+            .filter(|s| !s.pending.is_empty() && s.retry_at.is_none())
+            .map(|s| s.key.clone())
             .collect();
         keys.sort();
         for key in keys {
-            if let Some(stream) = self.streams.get_mut(&key) {
+            let stream = self
+                .streams
+                .get_mut(&key.framework_id)
+                .and_then(|t| t.get_mut(&key.task_id));
+            if let Some(stream) = stream {
                 stream.backoff = self.policy.min;
+                send_head(now, stream, &mut self.retries, &mut self.seq, out);
             }
-            self.send_head(now, &key, out);
         }
     }
 
     /// Forgets every stream of a framework that is gone (Mesos `cleanup`).
     pub fn cleanup_framework(&mut self, framework_id: &FrameworkId) {
-        let keys: Vec<StreamKey> = self
-            .streams
-            .keys()
-            .filter(|k| &k.framework_id == framework_id)
-            .cloned()
-            .collect();
-        for key in keys {
-            if let Some(stream) = self.streams.remove(&key) {
-                self.pending -= stream.pending.len();
-                if let Some(t) = stream.retry_at {
-                    self.retries.remove(&t);
-                }
+        let Some(tasks) = self.streams.remove(framework_id) else {
+            return;
+        };
+        for stream in tasks.into_values() {
+            self.pending -= stream.pending.len();
+            if let Some(t) = stream.retry_at {
+                self.retries.remove(&t);
             }
         }
     }
@@ -281,16 +307,16 @@ impl StatusUpdateManager {
     /// uuids set). Its head is sent on the next [`resume`](Self::resume).
     pub fn restore(&mut self, key: StreamKey, pending: Vec<TaskStatus>, terminated: bool) {
         self.pending += pending.len();
-        self.streams.insert(
-            key,
-            UpdateStream {
-                pending: pending.into(),
-                acknowledged: Vec::new(),
-                terminated,
-                backoff: self.policy.min,
-                retry_at: None,
-            },
-        );
+        let (fid, tid) = (key.framework_id.clone(), key.task_id.clone());
+        let mut stream = UpdateStream::new(Arc::new(key), self.policy.min);
+        stream.pending = pending.into();
+        stream.terminated = terminated;
+        if let Some(old) = self.streams.entry(fid).or_default().insert(tid, stream) {
+            self.pending -= old.pending.len();
+            if let Some(t) = old.retry_at {
+                self.retries.remove(&t);
+            }
+        }
     }
 
     /// The earliest resend deadline.
@@ -305,39 +331,43 @@ impl StatusUpdateManager {
 
     /// The stream of a task, if it has one.
     pub fn stream(&self, framework_id: &FrameworkId, task_id: &TaskId) -> Option<&UpdateStream> {
-        self.streams.get(&StreamKey {
-            framework_id: framework_id.clone(),
-            task_id: task_id.clone(),
-        })
+        self.streams.get(framework_id)?.get(task_id)
     }
 
     /// Every stream, for a checkpointer.
     pub fn streams(&self) -> impl Iterator<Item = (&StreamKey, &UpdateStream)> {
-        self.streams.iter()
+        self.streams
+            .values()
+            .flat_map(|t| t.values())
+            .map(|s| (&*s.key, s))
     }
 
     /// Whether the manager is paused.
     pub fn is_paused(&self) -> bool {
         self.paused
     }
+}
 
-    fn send_head(&mut self, now: Instant, key: &StreamKey, out: &mut Vec<AgentToMaster>) {
-        let Some(stream) = self.streams.get_mut(key) else {
-            return;
-        };
-        let Some(head) = stream.pending.front() else {
-            return;
-        };
-        out.push(AgentToMaster::StatusUpdate {
-            framework_id: key.framework_id.clone(),
-            status: head.clone(),
-        });
-        if let Some(t) = stream.retry_at.take() {
-            self.retries.remove(&t);
-        }
-        self.seq += 1;
-        let t = (now + stream.backoff, self.seq);
-        stream.retry_at = Some(t);
-        self.retries.insert(t, key.clone());
+/// Sends a stream's head and (re)schedules its resend.
+fn send_head(
+    now: Instant,
+    stream: &mut UpdateStream,
+    retries: &mut Retries,
+    seq: &mut u64,
+    out: &mut Vec<AgentToMaster>,
+) {
+    let Some(head) = stream.pending.front() else {
+        return;
+    };
+    out.push(AgentToMaster::StatusUpdate {
+        framework_id: stream.key.framework_id.clone(),
+        status: head.clone(),
+    });
+    if let Some(t) = stream.retry_at.take() {
+        retries.remove(&t);
     }
+    *seq += 1;
+    let t = (now + stream.backoff, *seq);
+    stream.retry_at = Some(t);
+    retries.insert(t, stream.key.clone());
 }

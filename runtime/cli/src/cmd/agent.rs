@@ -53,7 +53,8 @@ pub(crate) struct AgentArgs {
 /// Total memory of the machine in MB, from /proc/meminfo.
 pub(crate) fn total_memory_mb() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    drover_agent::resources_discovery::parse_meminfo(&text).map(|bytes| bytes as f64 / 1024.0 / 1024.0)
+    drover_agent::resources_discovery::parse_meminfo(&text)
+        .map(|bytes| bytes as f64 / 1024.0 / 1024.0)
 }
 
 fn config(a: &AgentArgs) -> Result<AgentConfig> {
@@ -63,12 +64,16 @@ fn config(a: &AgentArgs) -> Result<AgentConfig> {
     c.http_listen = crate::resolve(&a.http, 5051)?;
     c.hostname = a.hostname.clone();
     if let Some(r) = &a.resources {
-        c.resources = Some(r.parse().map_err(|e| anyhow::anyhow!("invalid --resources: {e}"))?);
+        c.resources = Some(
+            r.parse()
+                .map_err(|e| anyhow::anyhow!("invalid --resources: {e}"))?,
+        );
     }
     if let Some(t) = &a.attributes {
         c.set_attributes(t).context("invalid --attributes")?;
     }
-    c.containerizers = parse_containerizers(&a.containerizers).context("invalid --containerizers")?;
+    c.containerizers =
+        parse_containerizers(&a.containerizers).context("invalid --containerizers")?;
     c.tls_name = a.cert_name.clone();
     c.executor_tls_name = a.executor_cert_name.clone();
     Ok(c)

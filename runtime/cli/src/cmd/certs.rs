@@ -50,7 +50,10 @@ pub(crate) fn run(cmd: CertsCmd) -> Result<()> {
         CertsCmd::Issue(a) => {
             let dir = a.dir.unwrap_or_else(crate::home::tls_dir);
             drover_transport::issue(&dir, a.role, &a.name).with_context(|| {
-                format!("cannot issue a certificate with the CA in {}", dir.display())
+                format!(
+                    "cannot issue a certificate with the CA in {}",
+                    dir.display()
+                )
             })?;
             println!(
                 "{} certificate '{}' written to {}",

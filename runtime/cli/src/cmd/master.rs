@@ -74,7 +74,12 @@ pub(crate) fn options(a: &MasterArgs) -> Result<MasterOptions> {
     config.offer_timeout = a.offer_timeout;
     config.min_allocatable_cpus = a.min_allocatable_cpus;
     config.min_allocatable_mem = a.min_allocatable_mem;
-    for pair in a.weights.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for pair in a
+        .weights
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let (role, w) = pair
             .split_once('=')
             .with_context(|| format!("invalid weight '{pair}': expected role=weight"))?;
@@ -82,7 +87,9 @@ pub(crate) fn options(a: &MasterArgs) -> Result<MasterOptions> {
             .parse()
             .ok()
             .filter(|w: &f64| w.is_finite() && *w > 0.0)
-            .with_context(|| format!("invalid weight '{pair}': weight must be a positive number"))?;
+            .with_context(|| {
+                format!("invalid weight '{pair}': weight must be a positive number")
+            })?;
         config.weights.insert(role.trim().to_owned(), w);
     }
     Ok(MasterOptions {

@@ -91,13 +91,29 @@ fn agents_table(state: &Value) -> String {
                 s(a, "used_resources"),
                 a["containerizers"]
                     .as_array()
-                    .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
                     .unwrap_or_default(),
                 s(a, "tasks"),
             ]
         })
         .collect();
-    table(&["ID", "HOST", "STATUS", "RESOURCES", "USED", "CONTAINERIZERS", "TASKS"], rows)
+    table(
+        &[
+            "ID",
+            "HOST",
+            "STATUS",
+            "RESOURCES",
+            "USED",
+            "CONTAINERIZERS",
+            "TASKS",
+        ],
+        rows,
+    )
 }
 
 fn tasks_table(state: &Value) -> String {
@@ -127,9 +143,19 @@ fn frameworks_table(state: &Value) -> String {
                 s(f, "name"),
                 f["roles"]
                     .as_array()
-                    .map(|v| v.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
                     .unwrap_or_default(),
-                if f["active"].as_bool() == Some(true) { "active" } else { "inactive" }.into(),
+                if f["active"].as_bool() == Some(true) {
+                    "active"
+                } else {
+                    "inactive"
+                }
+                .into(),
                 f["tasks"].as_array().map_or(0, Vec::len).to_string(),
             ]
         })
@@ -159,7 +185,13 @@ pub(crate) fn run(view: View, a: QueryArgs) -> Result<()> {
     match view {
         View::State => {
             let m = &state["master"];
-            println!("master {} on {}:{} (http {})\n", s(m, "id"), s(m, "hostname"), s(m, "port"), s(m, "http_port"));
+            println!(
+                "master {} on {}:{} (http {})\n",
+                s(m, "id"),
+                s(m, "hostname"),
+                s(m, "port"),
+                s(m, "http_port")
+            );
             println!("AGENTS\n{}", agents_table(&state));
             println!("FRAMEWORKS\n{}", frameworks_table(&state));
             println!("TASKS\n{}", tasks_table(&state));

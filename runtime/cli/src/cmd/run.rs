@@ -8,9 +8,8 @@ use crate::cmd::stream::Streamer;
 use anyhow::{Context, Result};
 use clap::Args;
 use drover_proto::{
-    AttributeValue, CommandInfo, ContainerInfo, ContainerType, DockerInfo, Filters,
-    FrameworkInfo, MesosInfo, Offer, Parameter, Resources, TaskId, TaskInfo, TaskState,
-    TaskStatus,
+    AttributeValue, CommandInfo, ContainerInfo, ContainerType, DockerInfo, Filters, FrameworkInfo,
+    MesosInfo, Offer, Parameter, Resources, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
 use std::sync::mpsc;
@@ -96,12 +95,20 @@ impl Scheduler for RunScheduler {
         for offer in offers {
             if self.launched || !self.fits(&offer) {
                 let refuse = if self.launched { 3600.0 } else { 1.0 };
-                let _ = driver.decline(offer.id, Filters { refuse_seconds: refuse });
+                let _ = driver.decline(
+                    offer.id,
+                    Filters {
+                        refuse_seconds: refuse,
+                    },
+                );
                 continue;
             }
             let mut task = self.template.clone();
             task.agent_id = offer.agent_id.clone();
-            eprintln!("launching task {} on agent {} ({})", task.task_id, offer.agent_id, offer.hostname);
+            eprintln!(
+                "launching task {} on agent {} ({})",
+                task.task_id, offer.agent_id, offer.hostname
+            );
             self.launched = true;
             let _ = driver.launch([offer.id], vec![task]);
             let _ = driver.suppress(vec![]);
@@ -128,7 +135,9 @@ fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
         (Some("native"), _) | (None, Some(_)) => ContainerType::Mesos,
         (Some("posix"), Some(_)) => anyhow::bail!("the posix containerizer cannot use an --image"),
         (Some("posix"), None) | (None, None) => return Ok(None),
-        (Some(other), _) => anyhow::bail!("unknown containerizer '{other}': use posix, native or docker"),
+        (Some(other), _) => {
+            anyhow::bail!("unknown containerizer '{other}': use posix, native or docker")
+        }
     };
     Ok(Some(ContainerInfo {
         kind,
@@ -136,7 +145,9 @@ fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
             image: a.image.clone().unwrap_or_default(),
             ..DockerInfo::default()
         }),
-        mesos: (kind == ContainerType::Mesos).then(|| MesosInfo { image: a.image.clone() }),
+        mesos: (kind == ContainerType::Mesos).then(|| MesosInfo {
+            image: a.image.clone(),
+        }),
         volumes: Vec::new(),
         hostname: None,
     }))
@@ -150,7 +161,13 @@ fn exit_code(status: &TaskStatus) -> i32 {
         _ => {
             let msg = status.message.as_deref().unwrap_or("");
             if let Some(rest) = msg.split("exited with status ").nth(1) {
-                if let Ok(code) = rest.trim().split(|c: char| !c.is_ascii_digit() && c != '-').next().unwrap_or("").parse::<i32>() {
+                if let Ok(code) = rest
+                    .trim()
+                    .split(|c: char| !c.is_ascii_digit() && c != '-')
+                    .next()
+                    .unwrap_or("")
+                    .parse::<i32>()
+                {
                     if code != 0 {
                         return code;
                     }
@@ -171,7 +188,9 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let tls_dir = crate::home::tls_dir();
     let mut env = Vec::new();
     for kv in &a.env {
-        let (k, v) = kv.split_once('=').with_context(|| format!("invalid --env '{kv}': expected K=V"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("invalid --env '{kv}': expected K=V"))?;
         env.push(Parameter::new(k, v));
     }
     let mut command = if a.command.len() == 1 {
@@ -183,9 +202,16 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let need: Resources = format!("cpus:{};mem:{}", a.cpus, a.mem)
         .parse()
         .map_err(|e| anyhow::anyhow!("invalid --cpus/--mem: {e}"))?;
-    let suffix = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0));
+    let suffix = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0)
+    );
     let task_id = TaskId::new(format!("run-{suffix}"));
-    let mut template = TaskInfo::command(task_id.clone(), Default::default(), need.clone(), command);
+    let mut template =
+        TaskInfo::command(task_id.clone(), Default::default(), need.clone(), command);
     template.name = a.name.clone().unwrap_or_else(|| a.command.join(" "));
     template.container = container(&a)?;
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
@@ -203,7 +229,10 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let (driver, run) = SchedulerDriver::start(config, scheduler)
         .with_context(|| format!("cannot start a framework against the master at {master}"))?;
     std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(crate::wait_for_signal());
             let _ = tx.send(Event::Interrupted);
         }
@@ -234,7 +263,11 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
                 if status.task_id != task_id {
                     continue;
                 }
-                let msg = status.message.clone().map(|m| format!(": {m}")).unwrap_or_default();
+                let msg = status
+                    .message
+                    .clone()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
                 let reason = status.reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 eprintln!("task {} {}{reason}{msg}", status.task_id, status.state);
                 if status.state == TaskState::Running && streamer.is_none() && !a.no_output {
@@ -243,7 +276,11 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
                     }
                 }
                 if status.state.is_terminal() {
-                    code = if killed_by_user { 130 } else { exit_code(&status) };
+                    code = if killed_by_user {
+                        130
+                    } else {
+                        exit_code(&status)
+                    };
                     break;
                 }
             }

@@ -57,7 +57,11 @@ fn get_json(c: &reqwest::blocking::Client, url: &str) -> Result<Value, String> {
 }
 
 /// The agent's HTTP base URL, from the master's `/state`.
-fn agent_url(c: &reqwest::blocking::Client, master: SocketAddr, agent: &AgentId) -> Result<String, String> {
+fn agent_url(
+    c: &reqwest::blocking::Client,
+    master: SocketAddr,
+    agent: &AgentId,
+) -> Result<String, String> {
     let state = get_json(c, &format!("http://{master}/state"))?;
     let a = state["agents"]
         .as_array()
@@ -102,7 +106,12 @@ fn mentions(v: &Value, s: &str) -> bool {
     }
 }
 
-fn stream(master: SocketAddr, agent: &AgentId, task: &TaskId, stop: &AtomicBool) -> Result<(), String> {
+fn stream(
+    master: SocketAddr,
+    agent: &AgentId,
+    task: &TaskId,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     let c = client();
     let base = agent_url(&c, master, agent)?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -122,7 +131,10 @@ fn stream(master: SocketAddr, agent: &AgentId, task: &TaskId, stop: &AtomicBool)
         for (i, name) in ["stdout", "stderr"].iter().enumerate() {
             // Drain everything available in bounded chunks.
             loop {
-                let url = format!("{base}/files/read?path={dir}/{name}&offset={}&length=65536", offsets[i]);
+                let url = format!(
+                    "{base}/files/read?path={dir}/{name}&offset={}&length=65536",
+                    offsets[i]
+                );
                 let Ok(v) = get_json(&c, &url) else { break };
                 let data = v["data"].as_str().unwrap_or("");
                 if data.is_empty() {

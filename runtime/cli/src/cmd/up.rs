@@ -48,10 +48,7 @@ fn spawn(name: &str, args: &[String], log: &Path) -> Result<Proc> {
     let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone()?;
     let mut cmd = Command::new(exe);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
+    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
     // SAFETY: prctl is async-signal-safe; the closure only calls it.
     unsafe {
         cmd.pre_exec(|| {
@@ -62,7 +59,9 @@ fn spawn(name: &str, args: &[String], log: &Path) -> Result<Proc> {
             Ok(())
         });
     }
-    let child = cmd.spawn().with_context(|| format!("cannot start the {name}"))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start the {name}"))?;
     Ok(Proc {
         name: name.to_owned(),
         child,
@@ -91,7 +90,11 @@ fn wait_http(addr: std::net::SocketAddr, within: Duration) -> Result<()> {
 fn agent_resources(i: usize, n: usize) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mem_mb = crate::cmd::agent::total_memory_mb().unwrap_or(4096.0);
-    let reserve = if mem_mb >= 2048.0 { 1024.0 } else { mem_mb / 2.0 };
+    let reserve = if mem_mb >= 2048.0 {
+        1024.0
+    } else {
+        mem_mb / 2.0
+    };
     let share = |v: f64| ((v / n as f64) * 1000.0).floor() / 1000.0;
     let per = 1000 / n.max(1);
     let lo = 31000 + i * per;
@@ -138,8 +141,12 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
             ],
             &logs.join("master.log"),
         )?);
-        wait_http(master_addr, Duration::from_secs(10)).context("the master did not start (see logs/master.log)")?;
-        println!("master   quic://{master_addr}  http://{master_addr}  log {}", logs.join("master.log").display());
+        wait_http(master_addr, Duration::from_secs(10))
+            .context("the master did not start (see logs/master.log)")?;
+        println!(
+            "master   quic://{master_addr}  http://{master_addr}  log {}",
+            logs.join("master.log").display()
+        );
         let mut agent_addrs = Vec::new();
         for i in 0..a.agents {
             let port = a.port + 1 + i as u16;
@@ -153,7 +160,10 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
                 "--http".into(),
                 addr.to_string(),
                 "--work-dir".into(),
-                home.join("agents").join(i.to_string()).display().to_string(),
+                home.join("agents")
+                    .join(i.to_string())
+                    .display()
+                    .to_string(),
                 "--resources".into(),
                 agent_resources(i, a.agents),
                 "--tls-dir".into(),
@@ -170,7 +180,10 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
         for (i, (addr, log)) in agent_addrs.iter().enumerate() {
             wait_http(*addr, Duration::from_secs(10))
                 .with_context(|| format!("agent {i} did not start (see {})", log.display()))?;
-            println!("agent {i}  quic://{addr}  http://{addr}  log {}", log.display());
+            println!(
+                "agent {i}  quic://{addr}  http://{addr}  log {}",
+                log.display()
+            );
         }
         crate::home::write_cluster(&crate::home::ClusterFile {
             master: master_addr,
@@ -244,7 +257,9 @@ fn kill_descendants() {
         for pid in &kids {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
-        while let Ok(status) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+        while let Ok(status) =
+            nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+        {
             if status == nix::sys::wait::WaitStatus::StillAlive {
                 break;
             }
@@ -269,7 +284,11 @@ fn descendants(root: i32) -> Vec<i32> {
         let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
             continue;
         };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse::<i32>().ok()) {
+        if let Some(ppid) = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<i32>().ok())
+        {
             parent.insert(pid, ppid);
         }
     }

@@ -9,8 +9,8 @@
 
 use super::{AgentState, AgentStatus, Command, Conn, MasterCore, TaskEntry};
 use drover_proto::{
-    AgentId, AgentInfo, FrameworkCapability, FrameworkInfo, MasterToAgent, Resources,
-    TaskReport, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
+    AgentId, AgentInfo, FrameworkCapability, FrameworkInfo, MasterToAgent, Resources, TaskReport,
+    TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -204,7 +204,10 @@ impl MasterCore {
                 update.source = TaskStatusSource::Master;
                 update.timestamp = self.unix_now;
                 update.message = Some("agent re-registered".into());
-                self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status: update });
+                self.send_to_framework(
+                    &fid,
+                    drover_proto::SchedulerEvent::Update { status: update },
+                );
             }
         }
     }

@@ -31,7 +31,10 @@ fn check(what: &str, r: Result<(), AllocatorError>) {
 
 impl MasterCore {
     pub(crate) fn alloc_add_agent(&mut self, id: &AgentId, total: &Resources) {
-        check("add_agent", self.allocator.add_agent(id.clone(), total.clone()));
+        check(
+            "add_agent",
+            self.allocator.add_agent(id.clone(), total.clone()),
+        );
     }
 
     pub(crate) fn alloc_remove_agent(&mut self, id: &AgentId) {
@@ -46,11 +49,17 @@ impl MasterCore {
             other => other,
         };
         check("add_framework", r);
-        check("set_framework_active", self.allocator.set_framework_active(id, active));
+        check(
+            "set_framework_active",
+            self.allocator.set_framework_active(id, active),
+        );
     }
 
     pub(crate) fn alloc_framework_active(&mut self, id: &FrameworkId, active: bool) {
-        check("set_framework_active", self.allocator.set_framework_active(id, active));
+        check(
+            "set_framework_active",
+            self.allocator.set_framework_active(id, active),
+        );
     }
 
     pub(crate) fn alloc_remove_framework(&mut self, id: &FrameworkId) {
@@ -58,23 +67,44 @@ impl MasterCore {
     }
 
     /// Records that a framework holds resources on an agent (an adopted task).
-    pub(crate) fn alloc_track(&mut self, agent: &AgentId, fw: &FrameworkId, role: &str, res: &Resources) {
+    pub(crate) fn alloc_track(
+        &mut self,
+        agent: &AgentId,
+        fw: &FrameworkId,
+        role: &str,
+        res: &Resources,
+    ) {
         if !res.is_empty() {
             check("track", self.allocator.track(fw, role, agent, res));
         }
     }
 
     /// Returns resources a framework held on an agent to the pool.
-    pub(crate) fn alloc_recover(&mut self, agent: &AgentId, fw: &FrameworkId, role: &str, res: &Resources) {
+    pub(crate) fn alloc_recover(
+        &mut self,
+        agent: &AgentId,
+        fw: &FrameworkId,
+        role: &str,
+        res: &Resources,
+    ) {
         if res.is_empty() || !self.agents.get(agent).is_some_and(|a| a.in_allocator) {
             return;
         }
         check("recover", self.allocator.recover(fw, role, agent, res));
     }
 
-    pub(crate) fn alloc_filter(&mut self, fw: &FrameworkId, agent: &AgentId, refuse: Duration, now: Instant) {
+    pub(crate) fn alloc_filter(
+        &mut self,
+        fw: &FrameworkId,
+        agent: &AgentId,
+        refuse: Duration,
+        now: Instant,
+    ) {
         if self.agents.get(agent).is_some_and(|a| a.in_allocator) {
-            check("add_filter", self.allocator.add_filter(fw, agent, refuse, now));
+            check(
+                "add_filter",
+                self.allocator.add_filter(fw, agent, refuse, now),
+            );
         }
     }
 }

@@ -16,7 +16,9 @@ impl MasterCore {
             info.roles = vec!["*".to_owned()];
         }
         if let Some(bad) = info.roles.iter().find(|r| !valid_role(r)) {
-            let message = format!("invalid role '{bad}': roles are non-empty, without whitespace, '/', '(' or ')'");
+            let message = format!(
+                "invalid role '{bad}': roles are non-empty, without whitespace, '/', '(' or ')'"
+            );
             self.out.push(Command::ToScheduler {
                 conn,
                 event: SchedulerEvent::Error { message },
@@ -132,7 +134,11 @@ impl MasterCore {
         self.alloc_framework_active(&framework_id, false);
         self.rescind_framework_offers(now, &framework_id);
         if timeout.is_zero() {
-            self.teardown(now, &framework_id, "scheduler disconnected and failover_timeout is 0");
+            self.teardown(
+                now,
+                &framework_id,
+                "scheduler disconnected and failover_timeout is 0",
+            );
         }
     }
 
@@ -176,11 +182,7 @@ impl MasterCore {
                 },
             });
         }
-        let mut agents: Vec<_> = fw
-            .tasks
-            .values()
-            .map(|t| t.info.agent_id.clone())
-            .collect();
+        let mut agents: Vec<_> = fw.tasks.values().map(|t| t.info.agent_id.clone()).collect();
         agents.sort();
         agents.dedup();
         for agent_id in &agents {
@@ -192,7 +194,12 @@ impl MasterCore {
             );
         }
         for (task_id, task) in fw.tasks {
-            self.release_task(&task.info.agent_id, framework_id, &task_id, &task.info.resources);
+            self.release_task(
+                &task.info.agent_id,
+                framework_id,
+                &task_id,
+                &task.info.resources,
+            );
         }
         for agent in self.agents.values_mut() {
             agent.executors.retain(|(fid, _), _| fid != framework_id);

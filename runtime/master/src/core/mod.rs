@@ -17,8 +17,8 @@
 //! declines, rescinds), [`tasks`] (launch validation, kills, status updates,
 //! acknowledgements, reconciliation) and [`view`] (what `/state` and `/metrics` show).
 
-mod alloc;
 pub mod agents;
+mod alloc;
 pub mod frameworks;
 pub mod offers;
 pub mod tasks;
@@ -359,7 +359,10 @@ impl MasterCore {
             AgentToMaster::Pong => self.on_pong(conn),
             other => {
                 let Some(agent_id) = self.agent_conns.get(&conn).cloned() else {
-                    tracing::warn!(conn, "message from an unregistered agent connection ignored");
+                    tracing::warn!(
+                        conn,
+                        "message from an unregistered agent connection ignored"
+                    );
                     return;
                 };
                 match other {
@@ -500,4 +503,3 @@ impl MasterCore {
         }
     }
 }
-

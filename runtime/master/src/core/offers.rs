@@ -5,9 +5,7 @@
 //! into `Offers` events and keeps the master's per-agent `offered` accounting in step.
 
 use super::{AgentStatus, Conn, MasterCore, OfferEntry};
-use drover_proto::{
-    AgentId, Filters, FrameworkId, Offer, OfferId, Resources, SchedulerEvent,
-};
+use drover_proto::{AgentId, Filters, FrameworkId, Offer, OfferId, Resources, SchedulerEvent};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -168,7 +166,11 @@ impl MasterCore {
             match self.offers.get(&offer_id) {
                 Some(e) if e.offer.framework_id == *framework_id => {}
                 Some(_) => {
-                    self.reject(conn, "DECLINE", format!("offer {offer_id} belongs to another framework"));
+                    self.reject(
+                        conn,
+                        "DECLINE",
+                        format!("offer {offer_id} belongs to another framework"),
+                    );
                     continue;
                 }
                 None => {
@@ -239,4 +241,3 @@ impl MasterCore {
         }
     }
 }
-

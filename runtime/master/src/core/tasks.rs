@@ -7,10 +7,9 @@
 
 use super::{Command, Conn, MasterCore, TaskEntry};
 use drover_proto::{
-    AgentId, CommandInfo, ContainerType, ExecutorId, Filters, FrameworkCapability,
-    FrameworkId, KillPolicy, MasterToAgent, Offer, OfferId, Operation, ReconcileTask, Resources,
-    SchedulerEvent, TaskId, TaskInfo, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
-    UpdateUuid,
+    AgentId, CommandInfo, ContainerType, ExecutorId, Filters, FrameworkCapability, FrameworkId,
+    KillPolicy, MasterToAgent, Offer, OfferId, Operation, ReconcileTask, Resources, SchedulerEvent,
+    TaskId, TaskInfo, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource, UpdateUuid,
 };
 use std::time::Instant;
 
@@ -81,7 +80,14 @@ impl MasterCore {
             // Offers of ours named in the call go back to the pool.
             for o in &offers {
                 if let Some(offer) = self.remove_offer(&o.id) {
-                    self.recover_resources(now, &offer.agent_id, framework_id, &offer.allocation_role, &offer.resources, None);
+                    self.recover_resources(
+                        now,
+                        &offer.agent_id,
+                        framework_id,
+                        &offer.allocation_role,
+                        &offer.resources,
+                        None,
+                    );
                 }
             }
             for task in tasks {
@@ -122,7 +128,14 @@ impl MasterCore {
                 }
             }
         }
-        self.recover_resources(now, &agent_id, framework_id, &role, &remaining, Some(filters));
+        self.recover_resources(
+            now,
+            &agent_id,
+            framework_id,
+            &role,
+            &remaining,
+            Some(filters),
+        );
     }
 
     /// Checks one task against the offer; returns the resources it consumes (task plus
@@ -142,7 +155,10 @@ impl MasterCore {
             return Err("task id is empty".into());
         }
         if fw.tasks.contains_key(&task.task_id) || fw.completed.contains(&task.task_id) {
-            return Err(format!("task id {} is already in use by this framework", task.task_id));
+            return Err(format!(
+                "task id {} is already in use by this framework",
+                task.task_id
+            ));
         }
         if task.agent_id != *agent_id {
             return Err(format!(
@@ -216,7 +232,11 @@ impl MasterCore {
         let Some(fw) = self.frameworks.get_mut(framework_id) else {
             return;
         };
-        let mut status = TaskStatus::new(task.task_id.clone(), TaskState::Staging, TaskStatusSource::Master);
+        let mut status = TaskStatus::new(
+            task.task_id.clone(),
+            TaskState::Staging,
+            TaskStatusSource::Master,
+        );
         status.agent_id = Some(agent_id.clone());
         status.executor_id = Some(executor_id.clone());
         status.timestamp = self.unix_now;
@@ -232,7 +252,9 @@ impl MasterCore {
         );
         if let Some(agent) = self.agents.get_mut(agent_id) {
             agent.used += &needed;
-            agent.tasks.insert((framework_id.clone(), task.task_id.clone()));
+            agent
+                .tasks
+                .insert((framework_id.clone(), task.task_id.clone()));
             if let Some(e) = &task.executor {
                 agent
                     .executors
@@ -314,7 +336,10 @@ impl MasterCore {
     ) {
         let role = self.default_role(&framework_id);
         if let Some(agent) = self.agents.get_mut(agent_id) {
-            if let Some(res) = agent.executors.remove(&(framework_id.clone(), executor_id.clone())) {
+            if let Some(res) = agent
+                .executors
+                .remove(&(framework_id.clone(), executor_id.clone()))
+            {
                 agent.used -= &res;
                 self.alloc_recover(agent_id, &framework_id, &role, &res);
                 self.request_allocation(now);
@@ -494,4 +519,3 @@ fn validate_command(cmd: &CommandInfo) -> Result<(), String> {
         _ => Err("command has no value (nothing to run)".into()),
     }
 }
-

@@ -2,7 +2,7 @@
 
 use super::*;
 use drover_proto::{
-    AgentInfo, CommandInfo, FrameworkCapability, Filters, MasterInfo, Operation, ReconcileTask,
+    AgentInfo, CommandInfo, Filters, FrameworkCapability, MasterInfo, Operation, ReconcileTask,
     TaskState, TaskStatusReason, TaskStatusSource,
 };
 
@@ -31,17 +31,39 @@ fn agent_info(res: &str) -> AgentInfo {
 }
 
 fn register_agent(m: &mut MasterCore, now: Instant, conn: Conn, res: &str) -> AgentId {
-    let out = m.handle(now, Input::Agent { conn, msg: AgentToMaster::Register { agent: agent_info(res) } });
+    let out = m.handle(
+        now,
+        Input::Agent {
+            conn,
+            msg: AgentToMaster::Register {
+                agent: agent_info(res),
+            },
+        },
+    );
     match &out[0] {
-        Command::ToAgent { msg: MasterToAgent::Registered { agent_id, .. }, .. } => agent_id.clone(),
+        Command::ToAgent {
+            msg: MasterToAgent::Registered { agent_id, .. },
+            ..
+        } => agent_id.clone(),
         other => panic!("expected Registered, got {other:?}"),
     }
 }
 
 fn subscribe(m: &mut MasterCore, now: Instant, conn: Conn, info: FrameworkInfo) -> FrameworkId {
-    let out = m.handle(now, Input::Scheduler { conn, call: SchedulerCall::Subscribe { framework_info: info } });
+    let out = m.handle(
+        now,
+        Input::Scheduler {
+            conn,
+            call: SchedulerCall::Subscribe {
+                framework_info: info,
+            },
+        },
+    );
     match &out[0] {
-        Command::ToScheduler { event: SchedulerEvent::Subscribed { framework_id, .. }, .. } => framework_id.clone(),
+        Command::ToScheduler {
+            event: SchedulerEvent::Subscribed { framework_id, .. },
+            ..
+        } => framework_id.clone(),
         other => panic!("expected Subscribed, got {other:?}"),
     }
 }
@@ -49,7 +71,10 @@ fn subscribe(m: &mut MasterCore, now: Instant, conn: Conn, info: FrameworkInfo) 
 fn offers_in(out: &[Command]) -> Vec<Offer> {
     out.iter()
         .flat_map(|c| match c {
-            Command::ToScheduler { event: SchedulerEvent::Offers { offers }, .. } => offers.clone(),
+            Command::ToScheduler {
+                event: SchedulerEvent::Offers { offers },
+                ..
+            } => offers.clone(),
             _ => vec![],
         })
         .collect()
@@ -58,7 +83,10 @@ fn offers_in(out: &[Command]) -> Vec<Offer> {
 fn updates_in(out: &[Command]) -> Vec<TaskStatus> {
     out.iter()
         .filter_map(|c| match c {
-            Command::ToScheduler { event: SchedulerEvent::Update { status }, .. } => Some(status.clone()),
+            Command::ToScheduler {
+                event: SchedulerEvent::Update { status },
+                ..
+            } => Some(status.clone()),
             _ => None,
         })
         .collect()
@@ -81,10 +109,21 @@ fn setup() -> (MasterCore, Instant, AgentId, FrameworkId, Offer) {
 }
 
 fn task(id: &str, agent: &AgentId, res: &str) -> TaskInfo {
-    TaskInfo::command(id, agent.clone(), res.parse().unwrap(), CommandInfo::shell("true"))
+    TaskInfo::command(
+        id,
+        agent.clone(),
+        res.parse().unwrap(),
+        CommandInfo::shell("true"),
+    )
 }
 
-fn accept(m: &mut MasterCore, now: Instant, fw: &FrameworkId, offer: &Offer, tasks: Vec<TaskInfo>) -> Vec<Command> {
+fn accept(
+    m: &mut MasterCore,
+    now: Instant,
+    fw: &FrameworkId,
+    offer: &Offer,
+    tasks: Vec<TaskInfo>,
+) -> Vec<Command> {
     m.handle(
         now,
         Input::Scheduler {
@@ -93,7 +132,9 @@ fn accept(m: &mut MasterCore, now: Instant, fw: &FrameworkId, offer: &Offer, tas
                 framework_id: fw.clone(),
                 offer_ids: vec![offer.id.clone()],
                 operations: vec![Operation::Launch { tasks }],
-                filters: Filters { refuse_seconds: 0.0 },
+                filters: Filters {
+                    refuse_seconds: 0.0,
+                },
             },
         },
     )
@@ -103,16 +144,40 @@ fn accept(m: &mut MasterCore, now: Instant, fw: &FrameworkId, offer: &Offer, tas
 fn offer_accept_launch_update_cycle() {
     let (mut m, now, agent, fw, offer) = setup();
     assert_eq!(offer.resources.to_string(), "cpus:4;mem:4096");
-    let out = accept(&mut m, now, &fw, &offer, vec![task("t1", &agent, "cpus:1;mem:128")]);
+    let out = accept(
+        &mut m,
+        now,
+        &fw,
+        &offer,
+        vec![task("t1", &agent, "cpus:1;mem:128")],
+    );
     assert!(out.iter().any(|c| matches!(c, Command::ToAgent { msg: MasterToAgent::RunTask { task, .. }, .. } if task.task_id.as_str() == "t1")));
     // Running, then finished: resources come back.
     let mut st = TaskStatus::new("t1".into(), TaskState::Running, TaskStatusSource::Executor);
     st.uuid = Some(drover_proto::UpdateUuid([1; 16]));
-    let out = m.handle(now, Input::Agent { conn: AGENT_CONN, msg: AgentToMaster::StatusUpdate { framework_id: fw.clone(), status: st.clone() } });
+    let out = m.handle(
+        now,
+        Input::Agent {
+            conn: AGENT_CONN,
+            msg: AgentToMaster::StatusUpdate {
+                framework_id: fw.clone(),
+                status: st.clone(),
+            },
+        },
+    );
     assert_eq!(updates_in(&out)[0].state, TaskState::Running);
     assert_eq!(m.agents[&agent].used.to_string(), "cpus:1;mem:128");
     st.state = TaskState::Finished;
-    m.handle(now, Input::Agent { conn: AGENT_CONN, msg: AgentToMaster::StatusUpdate { framework_id: fw.clone(), status: st } });
+    m.handle(
+        now,
+        Input::Agent {
+            conn: AGENT_CONN,
+            msg: AgentToMaster::StatusUpdate {
+                framework_id: fw.clone(),
+                status: st,
+            },
+        },
+    );
     assert!(m.agents[&agent].used.is_empty());
 }
 
@@ -121,11 +186,27 @@ fn unknown_offer_drops_tasks_and_foreign_offer_is_rejected() {
     let (mut m, mut now, agent, fw, offer) = setup();
     // A second framework cannot use the first one's offer.
     let other = subscribe(&mut m, now, 101, FrameworkInfo::new("other", "root"));
-    let out = m.handle(now, Input::Scheduler { conn: 101, call: SchedulerCall::Accept {
-        framework_id: other, offer_ids: vec![offer.id.clone()],
-        operations: vec![Operation::Launch { tasks: vec![task("x", &agent, "cpus:1")] }],
-        filters: Filters::default() } });
-    assert!(out.iter().any(|c| matches!(c, Command::ToScheduler { event: SchedulerEvent::Rejected { .. }, .. })));
+    let out = m.handle(
+        now,
+        Input::Scheduler {
+            conn: 101,
+            call: SchedulerCall::Accept {
+                framework_id: other,
+                offer_ids: vec![offer.id.clone()],
+                operations: vec![Operation::Launch {
+                    tasks: vec![task("x", &agent, "cpus:1")],
+                }],
+                filters: Filters::default(),
+            },
+        },
+    );
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::ToScheduler {
+            event: SchedulerEvent::Rejected { .. },
+            ..
+        }
+    )));
     assert_eq!(updates_in(&out)[0].state, TaskState::Dropped);
     // The rightful owner still has it.
     let out = accept(&mut m, now, &fw, &offer, vec![task("t1", &agent, "cpus:1")]);
@@ -143,26 +224,48 @@ fn invalid_tasks_get_task_error_with_reason() {
     let (mut m, now, agent, fw, offer) = setup();
     let mut no_cmd = task("nocmd", &agent, "cpus:1");
     no_cmd.command = None;
-    let out = accept(&mut m, now, &fw, &offer, vec![
-        task("big", &agent, "cpus:64"),
-        task("dup", &agent, "cpus:1"),
-        task("dup", &agent, "cpus:1"),
-        no_cmd,
-    ]);
+    let out = accept(
+        &mut m,
+        now,
+        &fw,
+        &offer,
+        vec![
+            task("big", &agent, "cpus:64"),
+            task("dup", &agent, "cpus:1"),
+            task("dup", &agent, "cpus:1"),
+            no_cmd,
+        ],
+    );
     let u = updates_in(&out);
     assert_eq!(u.len(), 3, "{u:?}");
     assert!(u.iter().all(|s| s.state == TaskState::Error));
     assert!(u[0].message.as_deref().unwrap().contains("needs cpus:64"));
     assert!(u[1].message.as_deref().unwrap().contains("already in use"));
-    assert!(u[2].message.as_deref().unwrap().contains("neither a command"));
+    assert!(u[2]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("neither a command"));
 }
 
 #[test]
 fn calls_for_unknown_framework_are_rejected() {
     let mut m = master();
-    let out = m.handle(Instant::now(), Input::Scheduler { conn: 7, call: SchedulerCall::Revive { framework_id: "nope".into(), roles: vec![] } });
+    let out = m.handle(
+        Instant::now(),
+        Input::Scheduler {
+            conn: 7,
+            call: SchedulerCall::Revive {
+                framework_id: "nope".into(),
+                roles: vec![],
+            },
+        },
+    );
     match &out[0] {
-        Command::ToScheduler { event: SchedulerEvent::Rejected { call, message }, .. } => {
+        Command::ToScheduler {
+            event: SchedulerEvent::Rejected { call, message },
+            ..
+        } => {
             assert_eq!(call, "REVIVE");
             assert!(message.contains("unknown framework nope"));
         }
@@ -173,8 +276,19 @@ fn calls_for_unknown_framework_are_rejected() {
 #[test]
 fn decline_filter_holds_for_refuse_seconds() {
     let (mut m, mut now, _agent, fw, offer) = setup();
-    m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Decline {
-        framework_id: fw.clone(), offer_ids: vec![offer.id.clone()], filters: Filters { refuse_seconds: 5.0 } } });
+    m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Decline {
+                framework_id: fw.clone(),
+                offer_ids: vec![offer.id.clone()],
+                filters: Filters {
+                    refuse_seconds: 5.0,
+                },
+            },
+        },
+    );
     assert!(offers_in(&settle(&mut m, &mut now)).is_empty());
     now += Duration::from_secs(4);
     assert!(offers_in(&m.handle(now, Input::Tick)).is_empty());
@@ -186,11 +300,40 @@ fn decline_filter_holds_for_refuse_seconds() {
 #[test]
 fn suppress_and_revive() {
     let (mut m, mut now, _agent, fw, offer) = setup();
-    m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Suppress { framework_id: fw.clone(), roles: vec![] } });
-    m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Decline {
-        framework_id: fw.clone(), offer_ids: vec![offer.id.clone()], filters: Filters { refuse_seconds: 0.0 } } });
+    m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Suppress {
+                framework_id: fw.clone(),
+                roles: vec![],
+            },
+        },
+    );
+    m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Decline {
+                framework_id: fw.clone(),
+                offer_ids: vec![offer.id.clone()],
+                filters: Filters {
+                    refuse_seconds: 0.0,
+                },
+            },
+        },
+    );
     assert!(offers_in(&settle(&mut m, &mut now)).is_empty());
-    m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Revive { framework_id: fw.clone(), roles: vec![] } });
+    m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Revive {
+                framework_id: fw.clone(),
+                roles: vec![],
+            },
+        },
+    );
     assert_eq!(offers_in(&settle(&mut m, &mut now)).len(), 1);
 }
 
@@ -216,9 +359,32 @@ fn reservation_offered_only_to_its_role() {
 #[test]
 fn kill_and_reconcile_of_unknown_tasks_are_answered() {
     let (mut m, now, _agent, fw, _offer) = setup();
-    let out = m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Kill { framework_id: fw.clone(), task_id: "ghost".into(), agent_id: None, kill_policy: None } });
+    let out = m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Kill {
+                framework_id: fw.clone(),
+                task_id: "ghost".into(),
+                agent_id: None,
+                kill_policy: None,
+            },
+        },
+    );
     assert_eq!(updates_in(&out)[0].state, TaskState::Lost);
-    let out = m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Reconcile { framework_id: fw, tasks: vec![ReconcileTask { task_id: "ghost".into(), agent_id: None }] } });
+    let out = m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Reconcile {
+                framework_id: fw,
+                tasks: vec![ReconcileTask {
+                    task_id: "ghost".into(),
+                    agent_id: None,
+                }],
+            },
+        },
+    );
     let u = updates_in(&out);
     assert_eq!(u[0].state, TaskState::Lost);
     assert_eq!(u[0].reason, Some(TaskStatusReason::Reconciliation));
@@ -227,9 +393,27 @@ fn kill_and_reconcile_of_unknown_tasks_are_answered() {
 #[test]
 fn implicit_reconciliation_lists_all_tasks() {
     let (mut m, now, agent, fw, offer) = setup();
-    accept(&mut m, now, &fw, &offer, vec![task("a", &agent, "cpus:1"), task("b", &agent, "cpus:1")]);
-    let out = m.handle(now, Input::Scheduler { conn: FW_CONN, call: SchedulerCall::Reconcile { framework_id: fw, tasks: vec![] } });
-    let ids: Vec<_> = updates_in(&out).iter().map(|s| s.task_id.to_string()).collect();
+    accept(
+        &mut m,
+        now,
+        &fw,
+        &offer,
+        vec![task("a", &agent, "cpus:1"), task("b", &agent, "cpus:1")],
+    );
+    let out = m.handle(
+        now,
+        Input::Scheduler {
+            conn: FW_CONN,
+            call: SchedulerCall::Reconcile {
+                framework_id: fw,
+                tasks: vec![],
+            },
+        },
+    );
+    let ids: Vec<_> = updates_in(&out)
+        .iter()
+        .map(|s| s.task_id.to_string())
+        .collect();
     assert_eq!(ids, vec!["a", "b"]);
 }
 
@@ -248,12 +432,32 @@ fn silent_agent_becomes_unreachable_and_tasks_are_reported() {
     }
     assert_eq!(lost[0].state, TaskState::Lost);
     assert_eq!(lost[0].reason, Some(TaskStatusReason::AgentUnreachable));
-    assert!(now <= deadline, "declared unreachable only at {:?}", deadline - now);
+    assert!(
+        now <= deadline,
+        "declared unreachable only at {:?}",
+        deadline - now
+    );
     // It comes back: re-registers with its id.
     let mut info = agent_info("cpus:4;mem:4096");
     info.id = Some(agent.clone());
-    let out = m.handle(now, Input::Agent { conn: 2, msg: AgentToMaster::Reregister { agent: info, frameworks: vec![], tasks: vec![] } });
-    assert!(matches!(&out[0], Command::ToAgent { msg: MasterToAgent::Reregistered { .. }, .. }));
+    let out = m.handle(
+        now,
+        Input::Agent {
+            conn: 2,
+            msg: AgentToMaster::Reregister {
+                agent: info,
+                frameworks: vec![],
+                tasks: vec![],
+            },
+        },
+    );
+    assert!(matches!(
+        &out[0],
+        Command::ToAgent {
+            msg: MasterToAgent::Reregistered { .. },
+            ..
+        }
+    ));
     let _ = aware;
 }
 
@@ -274,12 +478,32 @@ fn framework_failover_and_timeout() {
     m.handle(now, Input::SchedulerDisconnected { conn: 200 });
     now += Duration::from_secs(11);
     let out = m.handle(now, Input::Tick);
-    assert!(out.iter().any(|c| matches!(c, Command::ToAgent { msg: MasterToAgent::ShutdownFramework { .. }, .. })));
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::ToAgent {
+            msg: MasterToAgent::ShutdownFramework { .. },
+            ..
+        }
+    )));
     assert!(!m.frameworks.contains_key(&fw));
     assert!(m.agents[&agent].used.is_empty());
     // A removed framework cannot come back.
     let mut info = FrameworkInfo::new("fw", "root");
     info.id = Some(fw);
-    let out = m.handle(now, Input::Scheduler { conn: 300, call: SchedulerCall::Subscribe { framework_info: info } });
-    assert!(matches!(&out[0], Command::ToScheduler { event: SchedulerEvent::Error { .. }, .. }));
+    let out = m.handle(
+        now,
+        Input::Scheduler {
+            conn: 300,
+            call: SchedulerCall::Subscribe {
+                framework_info: info,
+            },
+        },
+    );
+    assert!(matches!(
+        &out[0],
+        Command::ToScheduler {
+            event: SchedulerEvent::Error { .. },
+            ..
+        }
+    ));
 }

@@ -150,8 +150,11 @@ impl MasterCore {
             })
             .collect();
         frameworks.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut completed: Vec<String> =
-            self.removed_frameworks.iter().map(|f| f.to_string()).collect();
+        let mut completed: Vec<String> = self
+            .removed_frameworks
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
         completed.sort();
         StateView {
             master: self.config.master_info.clone(),
@@ -170,17 +173,40 @@ impl MasterCore {
             .filter(|a| a.status == AgentStatus::Active)
             .count();
         let mut out = vec![
-            ("drover_master_agents_active".to_owned(), "Agents registered and reachable", active as f64),
+            (
+                "drover_master_agents_active".to_owned(),
+                "Agents registered and reachable",
+                active as f64,
+            ),
             (
                 "drover_master_agents_unreachable".to_owned(),
                 "Agents marked unreachable",
                 (self.agents.len() - active) as f64,
             ),
-            ("drover_master_frameworks_active".to_owned(), "Frameworks with a connected scheduler", self.frameworks.values().filter(|f| f.conn.is_some()).count() as f64),
-            ("drover_master_frameworks_inactive".to_owned(), "Frameworks waiting for failover", self.frameworks.values().filter(|f| f.conn.is_none()).count() as f64),
-            ("drover_master_offers_outstanding".to_owned(), "Offers not yet accepted or declined", self.offers.len() as f64),
+            (
+                "drover_master_frameworks_active".to_owned(),
+                "Frameworks with a connected scheduler",
+                self.frameworks
+                    .values()
+                    .filter(|f| f.conn.is_some())
+                    .count() as f64,
+            ),
+            (
+                "drover_master_frameworks_inactive".to_owned(),
+                "Frameworks waiting for failover",
+                self.frameworks
+                    .values()
+                    .filter(|f| f.conn.is_none())
+                    .count() as f64,
+            ),
+            (
+                "drover_master_offers_outstanding".to_owned(),
+                "Offers not yet accepted or declined",
+                self.offers.len() as f64,
+            ),
         ];
-        let mut by_state: BTreeMap<TaskState, usize> = TaskState::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut by_state: BTreeMap<TaskState, usize> =
+            TaskState::ALL.iter().map(|s| (*s, 0)).collect();
         for f in self.frameworks.values() {
             for t in f.tasks.values() {
                 *by_state.entry(t.status.state).or_default() += 1;
@@ -202,10 +228,26 @@ impl MasterCore {
             .agents
             .values()
             .fold(Resources::new(), |acc, a| acc + &a.used);
-        out.push(("drover_master_cpus_total".to_owned(), "CPUs of reachable agents", total.cpus().as_f64()));
-        out.push(("drover_master_cpus_used".to_owned(), "CPUs used by tasks and executors", used.cpus().as_f64()));
-        out.push(("drover_master_mem_total_mb".to_owned(), "Memory of reachable agents (MB)", total.mem().as_f64()));
-        out.push(("drover_master_mem_used_mb".to_owned(), "Memory used by tasks and executors (MB)", used.mem().as_f64()));
+        out.push((
+            "drover_master_cpus_total".to_owned(),
+            "CPUs of reachable agents",
+            total.cpus().as_f64(),
+        ));
+        out.push((
+            "drover_master_cpus_used".to_owned(),
+            "CPUs used by tasks and executors",
+            used.cpus().as_f64(),
+        ));
+        out.push((
+            "drover_master_mem_total_mb".to_owned(),
+            "Memory of reachable agents (MB)",
+            total.mem().as_f64(),
+        ));
+        out.push((
+            "drover_master_mem_used_mb".to_owned(),
+            "Memory used by tasks and executors (MB)",
+            used.mem().as_f64(),
+        ));
         out
     }
 }

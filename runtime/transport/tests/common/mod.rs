@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use drover_proto::codec::{encode_frame, FrameDecoder, Hello, HelloReply, Role};
 use drover_transport::certs::role_dns_name;
-use drover_transport::{tls, ClusterCa, Node, NodeConfig, NodeIdentity};
+use drover_transport::{tls, ClusterCa, LinkEvent, Node, NodeConfig, NodeIdentity, ServerEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -185,4 +185,27 @@ impl Drop for UdpProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Checks that a good agent can still talk to `master` after a refused attempt.
+pub async fn good_agent_still_works(
+    ca: &ClusterCa,
+    master: &Node,
+    server: &mut tokio::sync::mpsc::UnboundedReceiver<ServerEvent<Up, Down>>,
+) {
+    let agent = node(ca, Role::Agent, "good-agent");
+    let (link, mut events) = agent.connect_channel::<Up, Down>(master.local_addr(), Role::Master);
+    assert!(matches!(
+        next(&mut events, "LinkUp").await,
+        LinkEvent::Up(_)
+    ));
+    link.send(Up::Ping(1)).unwrap();
+    let ServerEvent::Connected(c) = next(server, "Connected").await else {
+        panic!("expected Connected")
+    };
+    assert_eq!(c.info.cert_name, "good-agent");
+    let ServerEvent::Message(m) = next(server, "ping").await else {
+        panic!("expected ping")
+    };
+    assert_eq!(m.msg, Up::Ping(1));
 }

@@ -7,7 +7,9 @@ use drover_proto::TaskStatusReason;
 fn running() -> (Bench, LaunchSpec, TaskStatus) {
     let mut b = Bench::registered(&[ContainerizerKind::Posix]);
     let spec = launches(&b.run(command_task("t1"))).remove(0);
-    b.input(Input::ContainerLaunched { container_id: spec.container_id.clone() });
+    b.input(Input::ContainerLaunched {
+        container_id: spec.container_id.clone(),
+    });
     b.subscribe(1, &spec);
     let cmds = b.executor(1, exec_update("t1", TaskState::Running));
     let up = updates(&cmds).remove(0);
@@ -27,7 +29,13 @@ fn executor_updates_are_completed_and_acks_flow_back_to_the_executor() {
     let cmds = b.ack(&up);
     assert_eq!(
         to_executors(&cmds),
-        vec![(1, ExecutorEvent::Acknowledged { task_id: "t1".into(), uuid })]
+        vec![(
+            1,
+            ExecutorEvent::Acknowledged {
+                task_id: "t1".into(),
+                uuid
+            }
+        )]
     );
 }
 
@@ -36,7 +44,12 @@ fn an_executor_chosen_uuid_is_kept() {
     let (mut b, _, _) = running();
     let mut status = TaskStatus::new("t1".into(), TaskState::Finished, TaskStatusSource::Executor);
     status.uuid = Some(drover_proto::UpdateUuid([7; 16]));
-    b.executor(1, ExecutorCall::Update { status: status.clone() });
+    b.executor(
+        1,
+        ExecutorCall::Update {
+            status: status.clone(),
+        },
+    );
     // Duplicate resend of the same update: ignored.
     assert!(b.executor(1, ExecutorCall::Update { status }).is_empty());
 }
@@ -48,13 +61,17 @@ fn executor_exit_fails_its_tasks_reports_the_exit_and_cleans_up_after_acks() {
         container_id: spec.container_id.clone(),
         exit: ContainerExit::code(1),
     });
-    assert!(cmds.contains(&Command::SendToMaster(AgentToMaster::ExecutorExited {
-        framework_id: "fw-1".into(),
-        executor_id: "t1".into(),
-        status: Some(1),
-    })));
+    assert!(
+        cmds.contains(&Command::SendToMaster(AgentToMaster::ExecutorExited {
+            framework_id: "fw-1".into(),
+            executor_id: "t1".into(),
+            status: Some(1),
+        }))
+    );
     assert_eq!(destroyed(&cmds), vec![spec.container_id.clone()]);
-    assert!(cmds.contains(&Command::DisconnectExecutor { conn: ExecutorConn(1) }));
+    assert!(cmds.contains(&Command::DisconnectExecutor {
+        conn: ExecutorConn(1)
+    }));
     // TASK_FAILED waits behind the unacknowledged TASK_RUNNING.
     assert!(updates(&cmds).is_empty());
     let cmds = b.ack(&running_up);
@@ -62,7 +79,11 @@ fn executor_exit_fails_its_tasks_reports_the_exit_and_cleans_up_after_acks() {
     assert_eq!(failed.state, TaskState::Failed);
     assert_eq!(failed.reason, Some(TaskStatusReason::ExecutorTerminated));
     assert_eq!(failed.source, TaskStatusSource::Agent);
-    assert!(failed.message.as_deref().unwrap_or("").contains("exited with status 1"));
+    assert!(failed
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("exited with status 1"));
     assert_eq!(b.core.snapshot().frameworks.len(), 1);
     b.ack(&failed);
     let snap = b.core.snapshot();
@@ -78,7 +99,12 @@ fn an_oom_kill_is_reported_as_a_memory_limitation() {
     b.ack(&running_up);
     let cmds = b.input(Input::ContainerExited {
         container_id: spec.container_id.clone(),
-        exit: ContainerExit { code: None, signal: Some(9), cause: ExitCause::MemoryLimit, message: None },
+        exit: ContainerExit {
+            code: None,
+            signal: Some(9),
+            cause: ExitCause::MemoryLimit,
+            message: None,
+        },
     });
     let up = updates(&cmds).remove(0);
     assert_eq!(up.reason, Some(TaskStatusReason::ContainerLimitationMemory));
@@ -96,7 +122,10 @@ fn a_failed_launch_fails_the_queued_tasks() {
     assert_eq!(up.state, TaskState::Failed);
     assert_eq!(up.reason, Some(TaskStatusReason::ContainerLaunchFailed));
     assert!(up.message.unwrap_or_default().contains("no such file"));
-    assert!(cmds.iter().any(|c| matches!(c, Command::SendToMaster(AgentToMaster::ExecutorExited { status: None, .. }))));
+    assert!(cmds.iter().any(|c| matches!(
+        c,
+        Command::SendToMaster(AgentToMaster::ExecutorExited { status: None, .. })
+    )));
 }
 
 #[test]
@@ -112,12 +141,19 @@ fn a_subscription_for_an_unknown_container_is_refused() {
             unacknowledged_updates: vec![],
         },
     );
-    assert!(matches!(to_executors(&cmds).as_slice(), [(3, ExecutorEvent::Error { .. })]));
-    assert!(cmds.contains(&Command::DisconnectExecutor { conn: ExecutorConn(3) }));
+    assert!(matches!(
+        to_executors(&cmds).as_slice(),
+        [(3, ExecutorEvent::Error { .. })]
+    ));
+    assert!(cmds.contains(&Command::DisconnectExecutor {
+        conn: ExecutorConn(3)
+    }));
     // An update on a connection that never subscribed is refused too.
     let cmds = b.executor(4, exec_update("t1", TaskState::Running));
     assert!(updates(&cmds).is_empty());
-    assert!(cmds.contains(&Command::DisconnectExecutor { conn: ExecutorConn(4) }));
+    assert!(cmds.contains(&Command::DisconnectExecutor {
+        conn: ExecutorConn(4)
+    }));
 }
 
 #[test]
@@ -128,8 +164,21 @@ fn framework_messages_flow_both_ways() {
         executor_id: "t1".into(),
         data: b"hi".to_vec(),
     });
-    assert_eq!(to_executors(&cmds), vec![(1, ExecutorEvent::Message { data: b"hi".to_vec() })]);
-    let cmds = b.executor(1, ExecutorCall::Message { data: b"yo".to_vec() });
+    assert_eq!(
+        to_executors(&cmds),
+        vec![(
+            1,
+            ExecutorEvent::Message {
+                data: b"hi".to_vec()
+            }
+        )]
+    );
+    let cmds = b.executor(
+        1,
+        ExecutorCall::Message {
+            data: b"yo".to_vec(),
+        },
+    );
     assert_eq!(
         cmds,
         vec![Command::SendToMaster(AgentToMaster::FrameworkMessage {
@@ -143,13 +192,20 @@ fn framework_messages_flow_both_ways() {
 #[test]
 fn a_disconnected_executor_may_come_back_before_the_timeout() {
     let (mut b, spec, _) = running();
-    b.input(Input::ExecutorDisconnected { conn: ExecutorConn(1) });
+    b.input(Input::ExecutorDisconnected {
+        conn: ExecutorConn(1),
+    });
     b.now += Duration::from_secs(30);
     let cmds = b.subscribe(2, &spec);
-    assert!(matches!(to_executors(&cmds).as_slice(), [(2, ExecutorEvent::Subscribed { .. })]));
+    assert!(matches!(
+        to_executors(&cmds).as_slice(),
+        [(2, ExecutorEvent::Subscribed { .. })]
+    ));
     assert!(destroyed(&b.advance(Duration::from_secs(60))).is_empty());
     // Gone for good this time: destroyed after the timeout.
-    b.input(Input::ExecutorDisconnected { conn: ExecutorConn(2) });
+    b.input(Input::ExecutorDisconnected {
+        conn: ExecutorConn(2),
+    });
     let cmds = b.advance(Duration::from_secs(60));
     assert_eq!(destroyed(&cmds), vec![spec.container_id]);
 }

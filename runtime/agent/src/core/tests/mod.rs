@@ -10,7 +10,7 @@ mod status_updates;
 use super::*;
 use drover_proto::{
     AgentToMaster, CommandInfo, ExecutorCall, ExecutorEvent, FrameworkInfo, MasterToAgent,
-    Resources, TaskInfo, TaskStatus,
+    Resources, TaskInfo, TaskStatus, TaskStatusSource,
 };
 
 /// Ping interval given by the test master: long, so that tests about other timers do
@@ -24,8 +24,7 @@ pub(super) fn settings(containerizers: &[ContainerizerKind], t0: Instant) -> Cor
             id: None,
             hostname: "node1".into(),
             http_port: 5051,
-            resources: Resources::parse("cpus:4;mem:4096;disk:10000;ports:[31000-32000]")
-                .unwrap(),
+            resources: Resources::parse("cpus:4;mem:4096;disk:10000;ports:[31000-32000]").unwrap(),
             attributes: vec![],
             containerizers: containerizers.iter().map(|k| k.to_string()).collect(),
         },
@@ -68,6 +67,7 @@ impl Bench {
     pub(super) fn registered(containerizers: &[ContainerizerKind]) -> Self {
         let mut b = Self::new(containerizers);
         b.input(Input::Start);
+        b.input(Input::MasterConnected);
         b.master(MasterToAgent::Registered {
             agent_id: "agent-1".into(),
             master_info: master_info(),
@@ -185,7 +185,7 @@ pub(super) fn launches(cmds: &[Command]) -> Vec<LaunchSpec> {
 pub(super) fn to_executors(cmds: &[Command]) -> Vec<(u64, ExecutorEvent)> {
     cmds.iter()
         .filter_map(|c| match c {
-            Command::SendToExecutor { conn, event } => Some((conn.0, event.clone())),
+            Command::SendToExecutor { conn, event } => Some((conn.0, (**event).clone())),
             _ => None,
         })
         .collect()

@@ -35,14 +35,20 @@ fn a_command_task_launches_the_command_executor_in_a_fresh_sandbox() {
         "/var/drover/frameworks/fw-1/executors/t1/runs/{}",
         spec.container_id
     );
-    assert_eq!(spec.sandbox.as_deref(), Some(std::path::Path::new(&sandbox)));
+    assert_eq!(
+        spec.sandbox.as_deref(),
+        Some(std::path::Path::new(&sandbox))
+    );
     assert_eq!(spec.command.value.as_deref(), Some("/usr/bin/drover"));
     assert_eq!(spec.command.arguments, vec!["/usr/bin/drover", "executor"]);
     assert_eq!(env_of(spec, env::AGENT_ADDR), Some("127.0.0.1:5051"));
     assert_eq!(env_of(spec, env::AGENT_ID), Some("agent-1"));
     assert_eq!(env_of(spec, env::FRAMEWORK_ID), Some("fw-1"));
     assert_eq!(env_of(spec, env::EXECUTOR_ID), Some("t1"));
-    assert_eq!(env_of(spec, env::CONTAINER_ID), Some(spec.container_id.as_str()));
+    assert_eq!(
+        env_of(spec, env::CONTAINER_ID),
+        Some(spec.container_id.as_str())
+    );
     assert_eq!(env_of(spec, env::SANDBOX), Some(sandbox.as_str()));
     assert_eq!(env_of(spec, env::TLS_DIR), Some("/etc/drover/tls"));
     assert_eq!(env_of(spec, env::TLS_NAME), Some("executor"));
@@ -52,12 +58,24 @@ fn a_command_task_launches_the_command_executor_in_a_fresh_sandbox() {
     assert!(updates(&cmds).is_empty());
 
     // The task waits until the executor subscribes, then is launched.
-    assert!(b.input(Input::ContainerLaunched { container_id: spec.container_id.clone() }).is_empty());
+    assert!(b
+        .input(Input::ContainerLaunched {
+            container_id: spec.container_id.clone()
+        })
+        .is_empty());
     let cmds = b.subscribe(9, spec);
     let events = to_executors(&cmds);
     assert_eq!(events.len(), 2, "{cmds:?}");
     match &events[0] {
-        (9, ExecutorEvent::Subscribed { executor_info, agent_id, container_id, framework_info }) => {
+        (
+            9,
+            ExecutorEvent::Subscribed {
+                executor_info,
+                agent_id,
+                container_id,
+                framework_info,
+            },
+        ) => {
             assert_eq!(executor_info.executor_id, "t1".into());
             assert_eq!(agent_id, &"agent-1".into());
             assert_eq!(container_id, &spec.container_id);
@@ -65,7 +83,15 @@ fn a_command_task_launches_the_command_executor_in_a_fresh_sandbox() {
         }
         other => panic!("expected Subscribed, got {other:?}"),
     }
-    assert_eq!(events[1], (9, ExecutorEvent::Launch { task: command_task("t1") }));
+    assert_eq!(
+        events[1],
+        (
+            9,
+            ExecutorEvent::Launch {
+                task: command_task("t1")
+            }
+        )
+    );
 }
 
 #[test]
@@ -83,14 +109,22 @@ fn tasks_for_a_running_executor_are_launched_at_once_and_grow_its_container() {
     });
     let spec = launches(&b.run(task.clone())).remove(0);
     assert_eq!(spec.command.value.as_deref(), Some("./my-executor"));
-    assert_eq!(spec.resources, Resources::parse("cpus:1.1;mem:160").unwrap());
-    b.input(Input::ContainerLaunched { container_id: spec.container_id.clone() });
+    assert_eq!(
+        spec.resources,
+        Resources::parse("cpus:1.1;mem:160").unwrap()
+    );
+    b.input(Input::ContainerLaunched {
+        container_id: spec.container_id.clone(),
+    });
     b.subscribe(1, &spec);
     let mut t2 = task.clone();
     t2.task_id = "t2".into();
     let cmds = b.run(t2.clone());
     assert!(launches(&cmds).is_empty());
-    assert_eq!(to_executors(&cmds), vec![(1, ExecutorEvent::Launch { task: t2 })]);
+    assert_eq!(
+        to_executors(&cmds),
+        vec![(1, ExecutorEvent::Launch { task: t2 })]
+    );
     assert!(cmds.contains(&Command::UpdateContainer {
         container_id: spec.container_id.clone(),
         containerizer: ContainerizerKind::Posix,
@@ -112,7 +146,10 @@ fn a_container_type_the_agent_lacks_is_a_task_error_naming_both() {
     assert_eq!(ups[0].source, TaskStatusSource::Agent);
     assert_eq!(ups[0].agent_id, Some("agent-1".into()));
     let msg = ups[0].message.clone().unwrap_or_default();
-    assert!(msg.contains("docker") && msg.contains("posix,mock"), "{msg}");
+    assert!(
+        msg.contains("docker") && msg.contains("posix,mock"),
+        "{msg}"
+    );
     assert!(ups[0].uuid.is_some());
 }
 
@@ -148,18 +185,28 @@ fn invalid_tasks_are_task_errors() {
 fn an_executor_that_never_subscribes_is_destroyed_and_its_tasks_fail() {
     let mut b = Bench::registered(&[ContainerizerKind::Posix]);
     let spec = launches(&b.run(command_task("t1"))).remove(0);
-    b.input(Input::ContainerLaunched { container_id: spec.container_id.clone() });
+    b.input(Input::ContainerLaunched {
+        container_id: spec.container_id.clone(),
+    });
     assert!(b.advance(Duration::from_secs(59)).is_empty());
     let cmds = b.advance(Duration::from_secs(1));
     assert_eq!(destroyed(&cmds), vec![spec.container_id.clone()]);
     let cmds = b.input(Input::ContainerExited {
         container_id: spec.container_id.clone(),
-        exit: ContainerExit { code: None, signal: Some(9), cause: ExitCause::Destroyed, message: None },
+        exit: ContainerExit {
+            code: None,
+            signal: Some(9),
+            cause: ExitCause::Destroyed,
+            message: None,
+        },
     });
     let ups = updates(&cmds);
     assert_eq!(ups.len(), 1);
     assert_eq!(ups[0].state, TaskState::Failed);
-    assert_eq!(ups[0].reason, Some(TaskStatusReason::ExecutorRegistrationTimeout));
+    assert_eq!(
+        ups[0].reason,
+        Some(TaskStatusReason::ExecutorRegistrationTimeout)
+    );
 }
 
 #[test]

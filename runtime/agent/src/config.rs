@@ -1,0 +1,258 @@
+//! [`AgentConfig`]: everything `drover agent` can be told, with Mesos-like defaults,
+//! and its validation into what the shell needs (resolved master addresses, TLS
+//! identity, executor program).
+
+use crate::containerizer_kind::ContainerizerKind;
+use crate::core::CoreTiming;
+use drover_containerizers::MockSpec;
+use drover_proto::{parse_attributes, Attribute, AttributeParseError, Resources};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default QUIC (UDP) and HTTP (TCP) port of an agent.
+pub const DEFAULT_PORT: u16 = 5051;
+/// Default QUIC port of a master, used for master addresses given without a port.
+pub const DEFAULT_MASTER_PORT: u16 = 5050;
+
+/// Configuration of one agent.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Master QUIC addresses (`host:port`, `host` alone means port 5050), tried in turn.
+    pub masters: Vec<String>,
+    /// UDP address of the QUIC endpoint executors connect to (default `0.0.0.0:5051`).
+    pub listen: SocketAddr,
+    /// TCP address of the HTTP API (default `0.0.0.0:5051`; port 0 picks one).
+    pub http_listen: SocketAddr,
+    /// Work directory: sandboxes under `frameworks/`, checkpoints under `meta/`.
+    pub work_dir: PathBuf,
+    /// Hostname reported to the master (default: the machine's).
+    pub hostname: Option<String>,
+    /// `--resources`: replaces or carves reservations out of discovered resources.
+    pub resources: Option<Resources>,
+    /// Attributes, e.g. from `rack:r1;zone:a` (see [`AgentConfig::set_attributes`]).
+    pub attributes: Vec<Attribute>,
+    /// Containerizers in order of preference (default `posix`).
+    pub containerizers: Vec<ContainerizerKind>,
+    /// Directory with `ca.pem`, the agent's `<tls_name>.pem/.key` and the executors'.
+    pub tls_dir: PathBuf,
+    /// Name of the agent's certificate in `tls_dir` (default `agent`).
+    pub tls_name: String,
+    /// Name of the certificate executors use (default `executor`), passed to them as
+    /// `DROVER_TLS_NAME`.
+    pub executor_tls_name: String,
+    /// The command executor program (default: this process's executable).
+    pub executor_binary: Option<PathBuf>,
+    /// Its arguments (default `["executor"]`).
+    pub executor_args: Vec<String>,
+    /// How long executors keep trying to reach a restarted agent.
+    pub executor_recovery_timeout: Duration,
+    /// What the mock containerizer simulates unless a task's `mock.*` labels say
+    /// otherwise.
+    pub mock: MockSpec,
+    /// Create sandbox directories for mock tasks (off: nothing touches the disk).
+    pub mock_sandboxes: bool,
+    /// Timeouts and backoffs.
+    pub timing: CoreTiming,
+    /// Completed tasks kept for `/state`.
+    pub max_completed_tasks: usize,
+    /// HTTP worker threads.
+    pub http_workers: usize,
+}
+
+impl AgentConfig {
+    /// Defaults for an agent of `masters` with its work and certificate directories.
+    pub fn new(
+        masters: Vec<String>,
+        work_dir: impl Into<PathBuf>,
+        tls_dir: impl Into<PathBuf>,
+    ) -> Self {
+        let any = std::net::Ipv4Addr::UNSPECIFIED;
+        Self {
+            masters,
+            listen: SocketAddr::from((any, DEFAULT_PORT)),
+            http_listen: SocketAddr::from((any, DEFAULT_PORT)),
+            work_dir: work_dir.into(),
+            hostname: None,
+            resources: None,
+            attributes: Vec::new(),
+            containerizers: vec![ContainerizerKind::Posix],
+            tls_dir: tls_dir.into(),
+            tls_name: "agent".to_owned(),
+            executor_tls_name: "executor".to_owned(),
+            executor_binary: None,
+            executor_args: vec!["executor".to_owned()],
+            executor_recovery_timeout: Duration::from_secs(15 * 60),
+            mock: MockSpec::default(),
+            mock_sandboxes: false,
+            timing: CoreTiming::default(),
+            max_completed_tasks: 1000,
+            http_workers: 1,
+        }
+    }
+
+    /// Sets the attributes from Mesos's text form, `rack:r1;zone:a`.
+    pub fn set_attributes(&mut self, text: &str) -> Result<(), AttributeParseError> {
+        self.attributes = parse_attributes(text)?;
+        Ok(())
+    }
+
+    /// Resolves the master addresses (DNS lookups; blocking).
+    pub fn master_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        if self.masters.is_empty() {
+            return Err(ConfigError::NoMasters);
+        }
+        let mut out = Vec::new();
+        for m in &self.masters {
+            let with_port = if m.parse::<SocketAddr>().is_ok() || has_port(m) {
+                m.clone()
+            } else {
+                format!("{m}:{DEFAULT_MASTER_PORT}")
+            };
+            let addr = with_port
+                .to_socket_addrs()
+                .map_err(|e| ConfigError::MasterAddr {
+                    addr: m.clone(),
+                    reason: e.to_string(),
+                })?
+                .next()
+                .ok_or_else(|| ConfigError::MasterAddr {
+                    addr: m.clone(),
+                    reason: "no address found".to_owned(),
+                })?;
+            out.push(addr);
+        }
+        Ok(out)
+    }
+
+    /// The hostname to report: the configured one or the machine's.
+    pub fn effective_hostname(&self) -> String {
+        if let Some(h) = &self.hostname {
+            return h.clone();
+        }
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_owned())
+    }
+
+    /// The executor program: the configured one or this process's executable.
+    pub fn executor_program(&self) -> Result<PathBuf, ConfigError> {
+        match &self.executor_binary {
+            Some(p) => Ok(p.clone()),
+            None => std::env::current_exe().map_err(ConfigError::CurrentExe),
+        }
+    }
+
+    /// Checks what can be checked without touching the network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.containerizers.is_empty() {
+            return Err(ConfigError::NoContainerizers);
+        }
+        for k in &self.containerizers {
+            if matches!(k, ContainerizerKind::Native | ContainerizerKind::Docker) {
+                return Err(ConfigError::ContainerizerUnavailable(*k));
+            }
+        }
+        if self.masters.is_empty() {
+            return Err(ConfigError::NoMasters);
+        }
+        Ok(())
+    }
+}
+
+/// `host:port` with a numeric port (IPv6 literals must be bracketed).
+fn has_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && port.parse::<u16>().is_ok()
+                && (!host.contains(':') || host.ends_with(']'))
+        }
+        None => false,
+    }
+}
+
+/// A configuration the agent cannot start with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No master address was given.
+    #[error("no master address given (--master host:port)")]
+    NoMasters,
+    /// A master address does not resolve.
+    #[error("cannot resolve master address '{addr}': {reason}")]
+    MasterAddr {
+        /// The address as given.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The containerizer list is empty.
+    #[error("no containerizer configured (--containerizers posix,mock)")]
+    NoContainerizers,
+    /// A containerizer this build cannot run yet.
+    #[error(
+        "containerizer '{0}' is not available in this build of drover (available: posix, mock)"
+    )]
+    ContainerizerUnavailable(ContainerizerKind),
+    /// The executor program could not be found.
+    #[error(
+        "cannot find the drover executable for the command executor: {0} (set the executor binary)"
+    )]
+    CurrentExe(#[source] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_mesos_ports_and_validation_catches_mistakes() {
+        let mut c = AgentConfig::new(vec!["127.0.0.1:5050".into()], "/tmp/w", "/tmp/tls");
+        assert_eq!(c.listen.port(), 5051);
+        assert_eq!(c.http_listen.port(), 5051);
+        assert_eq!(c.containerizers, vec![ContainerizerKind::Posix]);
+        assert_eq!(
+            c.timing.executor_registration_timeout,
+            Duration::from_secs(60)
+        );
+        c.validate().unwrap();
+        c.containerizers = vec![ContainerizerKind::Docker];
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ContainerizerUnavailable(_))
+        ));
+        c.containerizers.clear();
+        assert!(matches!(c.validate(), Err(ConfigError::NoContainerizers)));
+    }
+
+    #[test]
+    fn master_addresses_resolve_with_a_default_port() {
+        let c = AgentConfig::new(
+            vec![
+                "127.0.0.1:6000".into(),
+                "localhost".into(),
+                "[::1]:7000".into(),
+            ],
+            "/w",
+            "/t",
+        );
+        let addrs = c.master_addrs().unwrap();
+        assert_eq!(addrs[0], "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(addrs[1].port(), DEFAULT_MASTER_PORT);
+        assert_eq!(addrs[2], "[::1]:7000".parse().unwrap());
+        let bad = AgentConfig::new(vec!["no such host.invalid:1".into()], "/w", "/t");
+        assert!(matches!(
+            bad.master_addrs(),
+            Err(ConfigError::MasterAddr { .. })
+        ));
+    }
+
+    #[test]
+    fn attributes_parse_in_mesos_text_form() {
+        let mut c = AgentConfig::new(vec![], "/w", "/t");
+        c.set_attributes("rack:r1;zone:a").unwrap();
+        assert_eq!(c.attributes.len(), 2);
+        assert!(c.set_attributes("rack").is_err());
+    }
+}

@@ -1,0 +1,365 @@
+//! The agent actor: the thin shell around [`AgentCore`]. It turns transport events,
+//! containerizer results and timer expiries into core inputs, and carries out the
+//! core's commands.
+//!
+//! ```text
+//!  master Link ─LinkUp/Inbound/LinkDown─┐                 ┌─▶ Link::send (master)
+//!  executor peers ─Connected/Inbound/───┼─▶ AgentCore ────┼─▶ PeerSender::send (executors)
+//!                  Disconnected         │   .handle(now)  ├─▶ containerizer futures ─┐
+//!  containerizer futures ─Feed(input)───┤                 └─▶ run_later(next_deadline)
+//!  run_later ─Tick──────────────────────┘◀────────────────────────────────────────────┘
+//! ```
+//!
+//! Containerizer calls run as futures on the actor's arbiter (no thread per container);
+//! each launch future reports `ContainerLaunched`, then waits and reports
+//! `ContainerExited`.
+
+use super::containers::{container_config, exit_of};
+use super::messages::{AgentExit, Feed, MasterEvent, MasterSink, Stop};
+use crate::core::{AgentCore, Command, ExecutorConn, Input, LaunchSpec};
+use crate::http::{GetMetrics, GetSnapshot};
+use actix::prelude::*;
+use drover_containerizers::{ContainerId as CId, Containerizer, LaunchResult, MockSpec};
+use drover_proto::codec::Role;
+use drover_proto::{AgentToMaster, ExecutorCall, ExecutorEvent};
+use drover_transport::{Link, LinkEvent, LinkOptions, Node, PeerId, PeerSender, ServerEvent};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// The agent actor.
+pub(crate) struct AgentActor {
+    core: AgentCore,
+    /// Reused command buffer.
+    commands: Vec<Command>,
+    node: Node,
+    masters: Vec<SocketAddr>,
+    link: Option<Link<AgentToMaster>>,
+    generation: u64,
+    executors: HashMap<PeerId, PeerSender<ExecutorEvent>>,
+    containerizer: Arc<dyn Containerizer>,
+    mock: MockSpec,
+    timer: Option<(Instant, SpawnHandle)>,
+    exit: watch::Sender<Option<AgentExit>>,
+    /// Set when the agent is ending: stop once `destroying` reaches zero.
+    ending: Option<AgentExit>,
+    destroying: usize,
+}
+
+impl std::fmt::Debug for AgentActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentActor")
+            .field("agent_id", &self.core.agent_id())
+            .field("executors", &self.executors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentActor {
+    pub(crate) fn new(
+        core: AgentCore,
+        node: Node,
+        masters: Vec<SocketAddr>,
+        containerizer: Arc<dyn Containerizer>,
+        mock: MockSpec,
+        exit: watch::Sender<Option<AgentExit>>,
+    ) -> Self {
+        Self {
+            core,
+            commands: Vec::new(),
+            node,
+            masters,
+            link: None,
+            generation: 0,
+            executors: HashMap::new(),
+            containerizer,
+            mock,
+            timer: None,
+            exit,
+            ending: None,
+            destroying: 0,
+        }
+    }
+
+    /// Runs one input through the core and carries out its commands.
+    fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
+        let mut cmds = std::mem::take(&mut self.commands);
+        self.core.handle_into(Instant::now(), input, &mut cmds);
+        for cmd in cmds.drain(..) {
+            self.execute(cmd, ctx);
+        }
+        self.commands = cmds;
+        self.rearm_timer(ctx);
+    }
+
+    fn rearm_timer(&mut self, ctx: &mut Context<Self>) {
+        let next = self.core.next_deadline();
+        if self.timer.as_ref().map(|(at, _)| *at) == next {
+            return;
+        }
+        if let Some((_, h)) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(at) = next {
+            let delay = at.saturating_duration_since(Instant::now());
+            let h = ctx.run_later(delay, |act, ctx| {
+                act.timer = None;
+                act.feed(Input::Tick, ctx);
+            });
+            self.timer = Some((at, h));
+        }
+    }
+
+    fn execute(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        match cmd {
+            Command::ConnectMaster { index } => self.connect_master(index, ctx),
+            Command::SendToMaster(msg) => {
+                if let Some(link) = &self.link {
+                    if link.send(msg).is_err() {
+                        tracing::warn!("master link closed; message dropped");
+                    }
+                }
+            }
+            Command::SendToExecutor { conn, event } => {
+                let peer = PeerId(conn.0);
+                if let Some(s) = self.executors.get(&peer) {
+                    if s.send(*event).is_err() {
+                        tracing::debug!(%peer, "executor connection closed; event dropped");
+                    }
+                }
+            }
+            Command::DisconnectExecutor { conn } => {
+                if let Some(s) = self.executors.remove(&PeerId(conn.0)) {
+                    s.close();
+                }
+            }
+            Command::LaunchContainer(spec) => self.launch(*spec, ctx),
+            Command::UpdateContainer {
+                container_id,
+                resources,
+                ..
+            } => {
+                let c = self.containerizer.clone();
+                let limits = super::containers::limits(&resources);
+                actix::spawn(async move {
+                    let id = CId::new(container_id.0);
+                    if let Err(e) = c.update(&id, limits).await {
+                        tracing::debug!(container = %id, error = %e, "container update failed");
+                    }
+                });
+            }
+            Command::DestroyContainer { container_id, .. } => self.destroy(container_id.0, ctx),
+            Command::Refused { reason } => self.end(AgentExit::Refused(reason), ctx),
+        }
+    }
+
+    fn connect_master(&mut self, index: usize, ctx: &mut Context<Self>) {
+        if let Some(old) = self.link.take() {
+            old.close();
+        }
+        self.generation += 1;
+        let mut addrs = self.masters.clone();
+        let n = addrs.len();
+        if n > 0 {
+            addrs.rotate_left(index % n);
+        }
+        let sink = MasterSink {
+            addr: ctx.address(),
+            generation: self.generation,
+        };
+        self.link = Some(
+            self.node
+                .connect_any(addrs, Role::Master, LinkOptions::default(), sink),
+        );
+    }
+
+    fn launch(&mut self, spec: LaunchSpec, ctx: &mut Context<Self>) {
+        let addr = ctx.address();
+        let c = self.containerizer.clone();
+        let config = container_config(&spec, &self.mock);
+        let cid = spec.container_id;
+        let sandbox = spec.sandbox;
+        actix::spawn(async move {
+            let config = match config {
+                Ok(c) => c,
+                Err(e) => {
+                    let message = e.to_string();
+                    addr.do_send(Feed(Input::ContainerLaunchFailed {
+                        container_id: cid,
+                        message,
+                    }));
+                    return;
+                }
+            };
+            if let Some(dir) = &sandbox {
+                if let Err(e) = tokio::fs::create_dir_all(dir).await {
+                    let message = format!("cannot create sandbox {}: {e}", dir.display());
+                    addr.do_send(Feed(Input::ContainerLaunchFailed {
+                        container_id: cid,
+                        message,
+                    }));
+                    return;
+                }
+            }
+            let id = CId::new(cid.0.clone());
+            let message = match c.launch(&id, config).await {
+                Ok(LaunchResult::Launched(_)) => None,
+                Ok(LaunchResult::NotSupported { reason }) => Some(reason),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(message) = message {
+                addr.do_send(Feed(Input::ContainerLaunchFailed {
+                    container_id: cid,
+                    message,
+                }));
+                return;
+            }
+            addr.do_send(Feed(Input::ContainerLaunched {
+                container_id: cid.clone(),
+            }));
+            let exit = match c.wait(&id).await {
+                Ok(t) => exit_of(&t),
+                Err(e) => crate::core::ContainerExit {
+                    code: None,
+                    signal: None,
+                    cause: crate::core::ExitCause::Exited,
+                    message: Some(format!("lost track of the container: {e}")),
+                },
+            };
+            addr.do_send(Feed(Input::ContainerExited {
+                container_id: cid,
+                exit,
+            }));
+        });
+    }
+
+    fn destroy(&mut self, id: String, ctx: &mut Context<Self>) {
+        let c = self.containerizer.clone();
+        self.destroying += 1;
+        let fut = async move {
+            let id = CId::new(id);
+            if let Err(e) = c.destroy(&id).await {
+                tracing::warn!(container = %id, error = %e, "container destroy failed");
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(|(), act, ctx| {
+            act.destroying -= 1;
+            act.maybe_stop(ctx);
+        }));
+    }
+
+    /// Ends the agent once every destroy in flight has finished.
+    fn end(&mut self, why: AgentExit, ctx: &mut Context<Self>) {
+        if self.ending.is_none() {
+            self.ending = Some(why);
+        }
+        self.maybe_stop(ctx);
+    }
+
+    fn maybe_stop(&mut self, ctx: &mut Context<Self>) {
+        if self.destroying == 0 && self.ending.is_some() {
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for AgentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.feed(Input::Start, ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(link) = self.link.take() {
+            link.close();
+        }
+        for (_, s) in self.executors.drain() {
+            s.close();
+        }
+        self.node.shutdown();
+        let why = self.ending.clone().unwrap_or(AgentExit::Stopped);
+        tracing::info!(?why, "agent stopped");
+        self.exit.send_replace(Some(why));
+    }
+}
+
+impl Handler<Feed> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Feed, ctx: &mut Context<Self>) {
+        self.feed(msg.0, ctx);
+    }
+}
+
+impl Handler<MasterEvent> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MasterEvent, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation {
+            return;
+        }
+        let input = match msg.event {
+            LinkEvent::Up(_) => Input::MasterConnected,
+            LinkEvent::Message(m) => Input::Master(m.msg),
+            LinkEvent::Down(d) => {
+                tracing::warn!(reason = %d.reason, "lost the master connection");
+                Input::MasterDisconnected
+            }
+        };
+        self.feed(input, ctx);
+    }
+}
+
+impl Handler<ServerEvent<ExecutorCall, ExecutorEvent>> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServerEvent<ExecutorCall, ExecutorEvent>, ctx: &mut Context<Self>) {
+        match msg {
+            ServerEvent::Connected(c) => {
+                tracing::debug!(peer = %c.peer, id = %c.info.id, "executor connected");
+                self.executors.insert(c.peer, c.sender);
+            }
+            ServerEvent::Message(m) => {
+                let conn = ExecutorConn(m.peer.0);
+                self.feed(Input::Executor { conn, call: m.msg }, ctx);
+            }
+            ServerEvent::Disconnected(d) => {
+                self.executors.remove(&d.peer);
+                let conn = ExecutorConn(d.peer.0);
+                self.feed(Input::ExecutorDisconnected { conn }, ctx);
+            }
+        }
+    }
+}
+
+impl Handler<GetSnapshot> for AgentActor {
+    type Result = MessageResult<GetSnapshot>;
+
+    fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.snapshot())
+    }
+}
+
+impl Handler<GetMetrics> for AgentActor {
+    type Result = MessageResult<GetMetrics>;
+
+    fn handle(&mut self, _: GetMetrics, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.metrics())
+    }
+}
+
+impl Handler<Stop> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stop, ctx: &mut Context<Self>) {
+        if msg.destroy_containers {
+            for id in self.core.container_ids() {
+                self.destroy(id.0, ctx);
+            }
+        }
+        self.end(AgentExit::Stopped, ctx);
+    }
+}

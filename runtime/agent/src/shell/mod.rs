@@ -1,0 +1,312 @@
+//! Starting and stopping an agent: [`Agent::start`] turns an [`AgentConfig`] into a
+//! running [`AgentActor`](agent_actor) (QUIC endpoint, master link, containerizers, HTTP
+//! API) and hands back an [`AgentHandle`].
+//!
+//! ```text
+//!  Agent::start(config)
+//!   ├─ validate, resolve masters, create work dir, discover resources
+//!   ├─ load TLS identity (<tls_dir>/<tls_name>.pem, role agent) → QUIC Node on `listen`
+//!   ├─ containerizers (posix, mock) → composing → recover(&[])
+//!   ├─ actor context ─▶ Node::serve(executor) + HTTP server (both need its address)
+//!   └─ AgentCore(settings) ─▶ actor runs: Start → connect to a master → Register
+//! ```
+
+mod agent_actor;
+pub mod containers;
+mod messages;
+
+pub use messages::AgentExit;
+
+use crate::config::{AgentConfig, ConfigError};
+use crate::containerizer_kind::ContainerizerKind;
+use crate::core::snapshot::AgentSnapshot;
+use crate::core::{AgentCore, CoreSettings, ExecutorLaunch};
+use crate::http::{self, GetSnapshot, HttpError, HttpState};
+use crate::resources_discovery::{self, DiscoveryError};
+use actix::prelude::*;
+use agent_actor::AgentActor;
+use drover_containerizers::{
+    ComposingContainerizer, Containerizer, ContainerizerError, MockContainerizer,
+    PosixContainerizer,
+};
+use drover_proto::codec::Role;
+use drover_proto::{AgentInfo, Attribute, AttributeValue};
+use drover_transport::{CertError, Node, NodeConfig, NodeIdentity, TransportError};
+use messages::Stop;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// Why an agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The work directory could not be created.
+    #[error("cannot create the work directory {path}: {source}")]
+    WorkDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Resources could not be discovered.
+    #[error(transparent)]
+    Resources(#[from] DiscoveryError),
+    /// The agent's certificate could not be loaded.
+    #[error("cannot load the agent certificate '{name}' from {dir}: {source}")]
+    Identity {
+        /// Certificate directory.
+        dir: std::path::PathBuf,
+        /// Certificate name.
+        name: String,
+        /// Why.
+        #[source]
+        source: CertError,
+    },
+    /// The certificate is not an agent certificate.
+    #[error("certificate '{name}' has role {role}; an agent needs a certificate with role agent (drover certs issue --role agent)")]
+    WrongRole {
+        /// Certificate name.
+        name: String,
+        /// Its role.
+        role: Role,
+    },
+    /// The QUIC endpoint could not start.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A containerizer could not be created or recovered.
+    #[error("containerizer setup failed: {0}")]
+    Containerizer(#[from] ContainerizerError),
+    /// The HTTP API could not start.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+/// The agent has stopped: it can no longer answer.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the agent has stopped")]
+pub struct AgentStopped;
+
+/// Entry point.
+#[derive(Debug)]
+pub struct Agent;
+
+/// A running agent.
+#[derive(Debug)]
+pub struct AgentHandle {
+    addr: Addr<AgentActor>,
+    http: actix_web::dev::ServerHandle,
+    http_addr: SocketAddr,
+    executor_addr: SocketAddr,
+    exit: watch::Receiver<Option<AgentExit>>,
+}
+
+impl Agent {
+    /// Starts an agent on the current actix system (call it inside `actix_rt`): binds the
+    /// QUIC endpoint and the HTTP API, recovers the containerizers and starts
+    /// registering with the masters.
+    pub async fn start(config: AgentConfig) -> Result<AgentHandle, StartError> {
+        config.validate()?;
+        let masters = config.master_addrs()?;
+        std::fs::create_dir_all(&config.work_dir).map_err(|source| StartError::WorkDir {
+            path: config.work_dir.clone(),
+            source,
+        })?;
+        let resources =
+            resources_discovery::agent_resources(&config.work_dir, config.resources.as_ref())?;
+        let identity = NodeIdentity::load(&config.tls_dir, &config.tls_name).map_err(|source| {
+            StartError::Identity {
+                dir: config.tls_dir.clone(),
+                name: config.tls_name.clone(),
+                source,
+            }
+        })?;
+        if identity.role() != Role::Agent {
+            return Err(StartError::WrongRole {
+                name: config.tls_name.clone(),
+                role: identity.role(),
+            });
+        }
+        let node = Node::new(NodeConfig::new(identity, config.listen))?;
+        let containerizer = build_containerizers(&config)?;
+        containerizer.recover(&[]).await?;
+        let executor_program = config.executor_program()?;
+
+        let ctx = Context::<AgentActor>::new();
+        let addr = ctx.address();
+        node.serve::<drover_proto::ExecutorCall, drover_proto::ExecutorEvent, _>(
+            &[Role::Executor],
+            addr.clone().recipient(),
+        )?;
+        let (server, http_addr) = http::serve(
+            config.http_listen,
+            config.http_workers,
+            HttpState {
+                snapshot: addr.clone().recipient(),
+                metrics: addr.clone().recipient(),
+                files_root: config.work_dir.join("frameworks"),
+            },
+        )?;
+        let http = server.handle();
+        actix::spawn(server);
+
+        let executor_addr = reachable(node.local_addr());
+        let settings = core_settings(
+            &config,
+            resources,
+            http_addr.port(),
+            executor_addr,
+            executor_program,
+        );
+        let core = AgentCore::new(settings);
+        let (exit_tx, exit) = watch::channel(None);
+        let actor = AgentActor::new(
+            core,
+            node,
+            masters,
+            containerizer,
+            config.mock.clone(),
+            exit_tx,
+        );
+        ctx.run(actor);
+        tracing::info!(%http_addr, %executor_addr, "agent started");
+        Ok(AgentHandle {
+            addr,
+            http,
+            http_addr,
+            executor_addr,
+            exit,
+        })
+    }
+}
+
+impl AgentHandle {
+    /// Address of the HTTP API.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// QUIC address executors connect to.
+    pub fn executor_addr(&self) -> SocketAddr {
+        self.executor_addr
+    }
+
+    /// What `/state` would show.
+    pub async fn state(&self) -> Result<AgentSnapshot, AgentStopped> {
+        self.addr.send(GetSnapshot).await.map_err(|_| AgentStopped)
+    }
+
+    /// Resolves when the agent stops (on request or because the master refused it).
+    pub async fn wait(&mut self) -> AgentExit {
+        loop {
+            if let Some(why) = self.exit.borrow_and_update().clone() {
+                return why;
+            }
+            if self.exit.changed().await.is_err() {
+                return AgentExit::Stopped;
+            }
+        }
+    }
+
+    /// Stops the agent, leaving its containers running (as Mesos does, for recovery).
+    pub async fn stop(mut self) -> AgentExit {
+        self.addr.do_send(Stop {
+            destroy_containers: false,
+        });
+        self.finish().await
+    }
+
+    /// Destroys every container, then stops the agent.
+    pub async fn shutdown(mut self) -> AgentExit {
+        self.addr.do_send(Stop {
+            destroy_containers: true,
+        });
+        self.finish().await
+    }
+
+    async fn finish(&mut self) -> AgentExit {
+        let why = self.wait().await;
+        self.http.stop(true).await;
+        why
+    }
+}
+
+/// The address executors should dial: the bound one, with a wildcard IP made loopback.
+fn reachable(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
+fn build_containerizers(config: &AgentConfig) -> Result<Arc<dyn Containerizer>, StartError> {
+    let mut members: Vec<Arc<dyn Containerizer>> = Vec::new();
+    for kind in &config.containerizers {
+        match kind {
+            ContainerizerKind::Posix => {
+                let dir = config.work_dir.join("containerizers").join("posix");
+                members.push(Arc::new(PosixContainerizer::new(dir)?));
+            }
+            ContainerizerKind::Mock => members.push(Arc::new(MockContainerizer::new())),
+            other => return Err(ConfigError::ContainerizerUnavailable(*other).into()),
+        }
+    }
+    Ok(Arc::new(ComposingContainerizer::new(members)))
+}
+
+fn core_settings(
+    config: &AgentConfig,
+    resources: drover_proto::Resources,
+    http_port: u16,
+    executor_addr: SocketAddr,
+    executor_program: std::path::PathBuf,
+) -> CoreSettings {
+    let names = ContainerizerKind::join(&config.containerizers);
+    let mut attributes = config.attributes.clone();
+    if !attributes.iter().any(|a| a.name == "containerizers") {
+        attributes.push(Attribute {
+            name: "containerizers".to_owned(),
+            value: AttributeValue::Text(names),
+        });
+    }
+    let epoch_wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    CoreSettings {
+        agent: AgentInfo {
+            id: None,
+            hostname: config.effective_hostname(),
+            http_port,
+            resources,
+            attributes,
+            containerizers: config
+                .containerizers
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+        },
+        masters: config.masters.len(),
+        containerizers: config.containerizers.clone(),
+        work_dir: config.work_dir.clone(),
+        executor: ExecutorLaunch {
+            program: executor_program.to_string_lossy().into_owned(),
+            args: config.executor_args.clone(),
+            agent_addr: executor_addr.to_string(),
+            tls_dir: config.tls_dir.to_string_lossy().into_owned(),
+            tls_name: config.executor_tls_name.clone(),
+            recovery_timeout: config.executor_recovery_timeout,
+        },
+        mock_sandboxes: config.mock_sandboxes,
+        timing: config.timing,
+        nonce: uuid::Uuid::new_v4().as_u64_pair().0,
+        epoch_wall,
+        epoch_instant: Instant::now(),
+        max_completed_tasks: config.max_completed_tasks,
+    }
+}
