@@ -54,6 +54,17 @@ pub struct AgentConfig {
     pub mock_sandboxes: bool,
     /// Timeouts and backoffs.
     pub timing: CoreTiming,
+    /// Native containerizer isolators (`--isolation`), see
+    /// [`drover_containerizer_native::Isolation::DEFAULT`].
+    pub isolation: String,
+    /// Native containerizer: enforce CPU limits as hard CFS quotas.
+    pub cgroups_enable_cfs: bool,
+    /// Native containerizer: cgroup directory of this agent's containers (give each
+    /// agent on a host its own: everything under it the agent does not know is destroyed
+    /// at recovery).
+    pub cgroups_root: String,
+    /// Native containerizer: process limit for containers that ask for none.
+    pub pids_max: Option<u64>,
     /// Completed tasks kept for `/state`.
     pub max_completed_tasks: usize,
     /// HTTP worker threads.
@@ -86,6 +97,10 @@ impl AgentConfig {
             mock: MockSpec::default(),
             mock_sandboxes: false,
             timing: CoreTiming::default(),
+            isolation: drover_containerizer_native::Isolation::DEFAULT.to_owned(),
+            cgroups_enable_cfs: false,
+            cgroups_root: "drover".to_owned(),
+            pids_max: None,
             max_completed_tasks: 1000,
             http_workers: 1,
         }
@@ -150,7 +165,7 @@ impl AgentConfig {
             return Err(ConfigError::NoContainerizers);
         }
         for k in &self.containerizers {
-            if matches!(k, ContainerizerKind::Native | ContainerizerKind::Docker) {
+            if matches!(k, ContainerizerKind::Docker) {
                 return Err(ConfigError::ContainerizerUnavailable(*k));
             }
         }
@@ -188,11 +203,11 @@ pub enum ConfigError {
         reason: String,
     },
     /// The containerizer list is empty.
-    #[error("no containerizer configured (--containerizers posix,mock)")]
+    #[error("no containerizer configured (--containerizers native,posix,mock)")]
     NoContainerizers,
     /// A containerizer this build cannot run yet.
     #[error(
-        "containerizer '{0}' is not available in this build of drover (available: posix, mock)"
+        "containerizer '{0}' is not available in this build of drover (available: native, posix, mock)"
     )]
     ContainerizerUnavailable(ContainerizerKind),
     /// The executor program could not be found.

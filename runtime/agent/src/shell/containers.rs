@@ -11,9 +11,9 @@ use crate::containerizer_kind::ContainerizerKind;
 use crate::core::{ContainerExit, ExitCause, LaunchSpec};
 use drover_containerizers::{
     Command as ContainerCommand, ContainerConfig, ContainerKind, Limits, MockSpec, Termination,
-    TerminationReason,
+    TerminationReason, Volume,
 };
-use drover_proto::{CommandInfo, Parameter, Resources};
+use drover_proto::{CommandInfo, Parameter, Resources, VolumeMode};
 use std::time::Duration;
 
 /// Prefix of task labels that override the agent's mock spec.
@@ -138,8 +138,32 @@ pub fn container_config(
                 .map(|d| d.image.clone())
                 .or_else(|| c.mesos.as_ref()?.image.clone())
         }),
+        volumes: spec
+            .container
+            .iter()
+            .flat_map(|c| &c.volumes)
+            .filter_map(|v| {
+                Some(Volume {
+                    host_path: v.host_path.clone()?.into(),
+                    container_path: v.container_path.clone().into(),
+                    read_only: v.mode == VolumeMode::Ro,
+                })
+            })
+            .collect(),
         ..ContainerKind::default()
     };
+    if spec.containerizer == ContainerizerKind::Native {
+        // The executor binary must reach a container with its own rootfs.
+        if let Some(program) = &spec.command.value {
+            config
+                .kind
+                .options
+                .insert("executor_binary".to_owned(), program.clone());
+        }
+        if let Some(h) = spec.container.as_ref().and_then(|c| c.hostname.clone()) {
+            config.kind.options.insert("hostname".to_owned(), h);
+        }
+    }
     config.labels = vec![
         (
             "drover.framework_id".to_owned(),

@@ -81,6 +81,12 @@ pub enum StartError {
     /// A containerizer could not be created or recovered.
     #[error("containerizer setup failed: {0}")]
     Containerizer(#[from] ContainerizerError),
+    /// `--isolation` names an isolator that does not exist.
+    #[error("invalid --isolation: {0}")]
+    Isolation(#[from] drover_containerizer_native::UnknownIsolator),
+    /// The native containerizer could not be set up.
+    #[error("native containerizer: {0}")]
+    Native(#[from] drover_containerizer_native::NativeError),
     /// The HTTP API could not start.
     #[error(transparent)]
     Http(#[from] HttpError),
@@ -109,8 +115,9 @@ impl Agent {
     /// Starts an agent on the current actix system (call it inside `actix_rt`): binds the
     /// QUIC endpoint and the HTTP API, recovers the containerizers and starts
     /// registering with the masters.
-    pub async fn start(config: AgentConfig) -> Result<AgentHandle, StartError> {
+    pub async fn start(mut config: AgentConfig) -> Result<AgentHandle, StartError> {
         config.validate()?;
+        config.containerizers = usable_containerizers(&config)?;
         let masters = config.master_addrs()?;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| StartError::WorkDir {
             path: config.work_dir.clone(),
@@ -245,6 +252,33 @@ fn reachable(bound: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, bound.port())
 }
 
+/// The configured containerizers this host can run. `native` needs root and the cgroup
+/// controllers of its isolators; where it cannot run, the agent falls back to `posix`
+/// with a loud warning naming what is missing (as the issue asks), rather than failing.
+fn usable_containerizers(config: &AgentConfig) -> Result<Vec<ContainerizerKind>, StartError> {
+    let isolation = drover_containerizer_native::Isolation::parse(&config.isolation)?;
+    let mut out = Vec::new();
+    for kind in &config.containerizers {
+        let kind = match kind {
+            ContainerizerKind::Native => match drover_containerizer_native::probe(&isolation) {
+                Ok(_) => ContainerizerKind::Native,
+                Err(reasons) => {
+                    tracing::warn!(
+                        missing = %reasons.join("; "),
+                        "the native containerizer cannot run here: FALLING BACK TO POSIX (no isolation)"
+                    );
+                    ContainerizerKind::Posix
+                }
+            },
+            other => *other,
+        };
+        if !out.contains(&kind) {
+            out.push(kind);
+        }
+    }
+    Ok(out)
+}
+
 fn build_containerizers(config: &AgentConfig) -> Result<Arc<dyn Containerizer>, StartError> {
     let mut members: Vec<Arc<dyn Containerizer>> = Vec::new();
     for kind in &config.containerizers {
@@ -254,6 +288,17 @@ fn build_containerizers(config: &AgentConfig) -> Result<Arc<dyn Containerizer>, 
                 members.push(Arc::new(PosixContainerizer::new(dir)?));
             }
             ContainerizerKind::Mock => members.push(Arc::new(MockContainerizer::new())),
+            ContainerizerKind::Native => {
+                let dir = config.work_dir.join("containerizers").join("native");
+                let mut cfg = drover_containerizer_native::NativeConfig::new(dir);
+                cfg.isolation = drover_containerizer_native::Isolation::parse(&config.isolation)?;
+                cfg.cgroups_enable_cfs = config.cgroups_enable_cfs;
+                cfg.cgroups_root = config.cgroups_root.clone();
+                cfg.pids_max = config.pids_max;
+                members.push(Arc::new(
+                    drover_containerizer_native::NativeContainerizer::new(cfg)?,
+                ));
+            }
             other => return Err(ConfigError::ContainerizerUnavailable(*other).into()),
         }
     }

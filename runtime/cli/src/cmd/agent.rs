@@ -31,9 +31,22 @@ pub(crate) struct AgentArgs {
     /// Hostname reported to the master.
     #[arg(long)]
     hostname: Option<String>,
-    /// Containerizers in order of preference: posix, mock.
-    #[arg(long, default_value = "posix")]
+    /// Containerizers in order of preference: native, posix, mock. `native` falls back
+    /// to `posix` (with a warning) where the agent is not root or lacks cgroups.
+    #[arg(long, default_value = "native")]
     containerizers: String,
+    /// Native isolators, e.g. `cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux`.
+    #[arg(long, default_value = drover_containerizer_native::Isolation::DEFAULT)]
+    isolation: String,
+    /// Enforce CPU limits as hard CFS quotas (native).
+    #[arg(long)]
+    cgroups_enable_cfs: bool,
+    /// Cgroup directory of this agent's containers (one per agent on a host).
+    #[arg(long, default_value = "drover")]
+    cgroups_root: String,
+    /// Default process limit of native containers.
+    #[arg(long)]
+    pids_max: Option<u64>,
     /// Directory with ca.pem and the agent and executor certificates (default:
     /// $DROVER_HOME/tls).
     #[arg(long)]
@@ -74,6 +87,11 @@ fn config(a: &AgentArgs) -> Result<AgentConfig> {
     }
     c.containerizers =
         parse_containerizers(&a.containerizers).context("invalid --containerizers")?;
+    drover_containerizer_native::Isolation::parse(&a.isolation).context("invalid --isolation")?;
+    c.isolation = a.isolation.clone();
+    c.cgroups_enable_cfs = a.cgroups_enable_cfs;
+    c.cgroups_root = a.cgroups_root.clone();
+    c.pids_max = a.pids_max;
     c.tls_name = a.cert_name.clone();
     c.executor_tls_name = a.executor_cert_name.clone();
     Ok(c)

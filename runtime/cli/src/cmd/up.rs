@@ -168,6 +168,9 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
                 agent_resources(i, a.agents),
                 "--tls-dir".into(),
                 tls_s.clone(),
+                "--cgroups-root".into(),
+                format!("drover-up-{}/agent-{i}", a.port),
+                "--kill-tasks-on-exit".into(),
             ];
             if let Some(c) = &a.containerizers {
                 args.push("--containerizers".into());
@@ -218,6 +221,7 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
     });
     println!("stopping the cluster…");
     stop_all(&mut procs);
+    remove_cgroup_roots(&format!("drover-up-{}", a.port));
     let _ = std::fs::remove_file(home.join("cluster.json"));
     println!("stopped.");
     Ok(())
@@ -244,6 +248,34 @@ fn stop_all(procs: &mut [Proc]) {
         }
     }
     kill_descendants();
+}
+
+/// Removes the (by now empty) cgroup directories the agents of this cluster used, in
+/// every mounted hierarchy.
+fn remove_cgroup_roots(name: &str) {
+    fn rmdir_tree(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rmdir_tree(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    let base = Path::new("/sys/fs/cgroup");
+    rmdir_tree_if(&base.join(name), rmdir_tree);
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for e in entries.flatten() {
+            rmdir_tree_if(&e.path().join(name), rmdir_tree);
+        }
+    }
+}
+
+fn rmdir_tree_if(dir: &Path, f: fn(&Path)) {
+    if dir.is_dir() {
+        f(dir);
+    }
 }
 
 /// Kills every process whose parent chain leads to us, then reaps them.
