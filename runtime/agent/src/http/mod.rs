@@ -6,6 +6,7 @@
 //! | `GET /health` | `200 OK` while the agent runs |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) |
 //! | `GET /files/read?path=&offset=&length=` | JSON `{data, offset}` of a sandbox file ([`files`]) |
+//! | `GET /containers` | JSON list of running containers with their resource usage from the containerizer (Mesos `/monitor/statistics`) |
 //!
 //! `/state` and `/metrics` ask the agent actor for a snapshot; `/files/read` only reads
 //! the disk (on actix-web's blocking pool), confined to `<work_dir>/frameworks`.
@@ -44,6 +45,52 @@ pub struct HttpState {
     pub metrics: Recipient<GetMetrics>,
     /// `<work_dir>/frameworks`: the only place `/files/read` reads from.
     pub files_root: PathBuf,
+    /// Answers usage for `/containers` (`None`: the route lists containers without usage).
+    pub containerizer: Option<std::sync::Arc<dyn drover_containerizers::Containerizer>>,
+}
+
+/// One entry of `/containers`.
+#[derive(Debug, serde::Serialize)]
+struct ContainerUsage {
+    framework_id: String,
+    executor_id: String,
+    container_id: String,
+    containerizer: &'static str,
+    statistics: Option<drover_containerizers::ResourceStatistics>,
+    error: Option<String>,
+}
+
+async fn containers(s: web::Data<HttpState>) -> HttpResponse {
+    let Ok(snap) = s.snapshot.send(GetSnapshot).await else {
+        return unavailable();
+    };
+    let mut out = Vec::new();
+    for fw in &snap.frameworks {
+        for ex in &fw.executors {
+            let Some(cid) = &ex.container_id else {
+                continue;
+            };
+            let (statistics, error) = match &s.containerizer {
+                Some(c) => match c
+                    .usage(&drover_containerizers::ContainerId::new(cid.clone()))
+                    .await
+                {
+                    Ok(st) => (Some(st), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
+                None => (None, None),
+            };
+            out.push(ContainerUsage {
+                framework_id: fw.id.clone(),
+                executor_id: ex.id.clone(),
+                container_id: cid.clone(),
+                containerizer: ex.containerizer,
+                statistics,
+                error,
+            });
+        }
+    }
+    HttpResponse::Ok().json(out)
 }
 
 /// Query of `/files/read`.
@@ -104,7 +151,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/state", web::get().to(state))
         .route("/health", web::get().to(health))
         .route("/metrics", web::get().to(metrics_route))
-        .route("/files/read", web::get().to(files_read));
+        .route("/files/read", web::get().to(files_read))
+        .route("/containers", web::get().to(containers))
+        .route("/monitor/statistics", web::get().to(containers));
 }
 
 /// The HTTP server could not start.

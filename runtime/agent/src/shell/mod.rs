@@ -156,6 +156,7 @@ impl Agent {
                 snapshot: addr.clone().recipient(),
                 metrics: addr.clone().recipient(),
                 files_root: config.work_dir.join("frameworks"),
+                containerizer: Some(containerizer.clone()),
             },
         )?;
         let http = server.handle();
