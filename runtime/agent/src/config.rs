@@ -69,6 +69,17 @@ pub struct AgentConfig {
     pub max_completed_tasks: usize,
     /// HTTP worker threads.
     pub http_workers: usize,
+    /// The Docker engine's unix socket, for the docker containerizer (`--docker-socket`,
+    /// default `/var/run/docker.sock`).
+    pub docker_socket: PathBuf,
+    /// What to do with the checkpoint and containers of a previous run (`--recover`).
+    pub recover: crate::shell::recovery::RecoverMode,
+    /// Serve the HTTP API (default on). Off: no server is started and the agent reports
+    /// HTTP port 0 to the master; for many agents in one process (benchmarks, tests).
+    pub http_enabled: bool,
+    /// Transport runtime to run the agent's QUIC node on (default: a new one owned by
+    /// the node). Share one between many agents in one process (benchmarks, tests).
+    pub transport_runtime: Option<drover_transport::TransportRuntime>,
 }
 
 impl AgentConfig {
@@ -103,6 +114,10 @@ impl AgentConfig {
             pids_max: None,
             max_completed_tasks: 1000,
             http_workers: 1,
+            docker_socket: PathBuf::from(drover_containerizer_docker::DEFAULT_SOCKET),
+            recover: crate::shell::recovery::RecoverMode::Reconnect,
+            http_enabled: true,
+            transport_runtime: None,
         }
     }
 
@@ -164,11 +179,6 @@ impl AgentConfig {
         if self.containerizers.is_empty() {
             return Err(ConfigError::NoContainerizers);
         }
-        for k in &self.containerizers {
-            if matches!(k, ContainerizerKind::Docker) {
-                return Err(ConfigError::ContainerizerUnavailable(*k));
-            }
-        }
         if self.masters.is_empty() {
             return Err(ConfigError::NoMasters);
         }
@@ -203,11 +213,11 @@ pub enum ConfigError {
         reason: String,
     },
     /// The containerizer list is empty.
-    #[error("no containerizer configured (--containerizers native,posix,mock)")]
+    #[error("no containerizer configured (--containerizers native,posix,docker,mock)")]
     NoContainerizers,
     /// A containerizer this build cannot run yet.
     #[error(
-        "containerizer '{0}' is not available in this build of drover (available: native, posix, mock)"
+        "containerizer '{0}' is not available in this build of drover (available: native, posix, docker, mock)"
     )]
     ContainerizerUnavailable(ContainerizerKind),
     /// The executor program could not be found.
@@ -232,11 +242,8 @@ mod tests {
             Duration::from_secs(60)
         );
         c.validate().unwrap();
-        c.containerizers = vec![ContainerizerKind::Docker];
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::ContainerizerUnavailable(_))
-        ));
+        c.containerizers = vec![ContainerizerKind::Docker, ContainerizerKind::Native];
+        c.validate().unwrap();
         c.containerizers.clear();
         assert!(matches!(c.validate(), Err(ConfigError::NoContainerizers)));
     }

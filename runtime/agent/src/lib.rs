@@ -37,4 +37,5 @@ pub mod shell;
 
 pub use config::AgentConfig;
 pub use containerizer_kind::ContainerizerKind;
+pub use shell::recovery::RecoverMode;
 pub use shell::{Agent, AgentExit, AgentHandle, StartError};

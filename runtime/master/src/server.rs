@@ -2,14 +2,16 @@
 //! the master actor, and the HTTP API, all on the current actix system.
 
 use crate::core::{MasterConfig, MasterCore};
-use crate::shell::MasterActor;
-use actix::{Actor, Addr};
+use crate::registry::{RegistryFlusher, RegistryStore, RegistryWriter, StoreError, REGISTRY_FILE};
+use crate::shell::{MasterActor, RegistryDurable};
+use actix::{Actor, Addr, AsyncContext};
 use drover_proto::codec::Role;
 use drover_proto::{AgentToMaster, MasterToAgent, SchedulerCall, SchedulerEvent};
 use drover_transport::events::ServerEvent;
 use drover_transport::{Faults, Node, NodeConfig, NodeIdentity, TransportError};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Errors starting a master.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,20 @@ pub enum MasterError {
     /// The QUIC endpoint could not start.
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
+    /// The work dir could not be created.
+    #[error("cannot create the master work dir {dir}: {source}")]
+    WorkDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The registry could not be read.
+    #[error(transparent)]
+    Registry(#[from] StoreError),
+    /// The registry writer thread could not start.
+    #[error("cannot start the registry writer thread: {0}")]
+    RegistryWriter(std::io::Error),
     /// The HTTP API could not bind.
     #[error("cannot bind the HTTP API on {addr}: {source}")]
     Http {
@@ -55,6 +71,9 @@ pub struct MasterOptions {
     pub config: MasterConfig,
     /// Fault hooks for tests and chaos (inactive by default).
     pub faults: Faults,
+    /// Where the registry lives (`<work_dir>/registry.redb`); `None`: nothing survives
+    /// a restart.
+    pub work_dir: Option<PathBuf>,
 }
 
 /// A running master.
@@ -70,13 +89,22 @@ pub struct RunningMaster {
     pub node: Node,
     /// The HTTP server.
     pub http: actix_web::dev::ServerHandle,
+    /// Waits for queued registry writes (with a work dir).
+    pub registry: Option<RegistryFlusher>,
 }
 
 impl RunningMaster {
-    /// Stops the HTTP server and closes every connection.
+    /// Stops the HTTP server, closes every connection and waits until the registry
+    /// changes made so far are on disk.
     pub async fn stop(self) {
         self.http.stop(true).await;
         self.node.shutdown();
+        if let Some(f) = self.registry {
+            match tokio::task::spawn_blocking(move || f.sync()).await {
+                Ok(true) => {}
+                _ => tracing::error!("registry writes may not all be on disk"),
+            }
+        }
     }
 }
 
@@ -99,7 +127,25 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
     config.master_info.port = node.local_addr().port();
     let http_port_hint = opts.http_addr.port();
     config.master_info.http_port = http_port_hint;
-    let addr = MasterActor::new(MasterCore::new(config)).start();
+    let mut core = MasterCore::new(config);
+    let (addr, registry) = match &opts.work_dir {
+        Some(dir) => {
+            let store = open_registry(dir, &mut core)?;
+            // The writer reports to the actor, so the actor's address comes first.
+            let ctx = actix::Context::<MasterActor>::new();
+            let me = ctx.address();
+            let writer = RegistryWriter::spawn_with_ack(store, move |n| {
+                me.do_send(RegistryDurable(n));
+            })
+            .map_err(MasterError::RegistryWriter)?;
+            let flusher = writer.flusher();
+            (
+                ctx.run(MasterActor::new(core).with_registry(writer)),
+                flusher,
+            )
+        }
+        None => (MasterActor::new(core).start(), None),
+    };
     node.serve::<AgentToMaster, MasterToAgent, _>(
         &[Role::Agent],
         addr.clone()
@@ -122,5 +168,22 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
         http_addr,
         node,
         http,
+        registry,
     })
+}
+
+/// Opens the registry in `dir` and loads it into `core`. Runs once at start-up, before
+/// the actor exists.
+fn open_registry(dir: &Path, core: &mut MasterCore) -> Result<RegistryStore, MasterError> {
+    std::fs::create_dir_all(dir).map_err(|source| MasterError::WorkDir {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    let (store, registry) = RegistryStore::open(&dir.join(REGISTRY_FILE))?;
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    core.recover(Instant::now(), unix, &registry);
+    Ok(store)
 }

@@ -6,12 +6,19 @@
 //!  transport ServerEvent<AgentToMaster, MasterToAgent> ─┐
 //!  transport ServerEvent<SchedulerCall, SchedulerEvent> ┼─▶ MasterActor ─▶ MasterCore::handle
 //!  timer (next_deadline) ───────────────────────────────┘        │ commands
-//!                      PeerSender::send ◀────────────────────────┘
+//!                      PeerSender::send ◀────────────────────────┤
+//!          RegistryWriter::persist (own thread) ◀──────── Persist ───┘
 //! ```
+//!
+//! Registry writes never run on the actor: `Persist` commands go, in order, to the
+//! [`RegistryWriter`] thread, and the [`Outbox`] holds what follows them until the
+//! writer reports them durable ([`RegistryDurable`]).
 
 use crate::core::view::StateView;
 use crate::core::{Command, Conn, Input, MasterCore};
 use crate::metrics::{render_sample, Histogram};
+use crate::outbox::Outbox;
+use crate::registry::RegistryWriter;
 use actix::prelude::*;
 use drover_proto::{AgentToMaster, MasterToAgent, SchedulerCall, SchedulerEvent};
 use drover_transport::events::ServerEvent;
@@ -37,7 +44,14 @@ pub struct MasterActor {
     schedulers: HashMap<Conn, PeerSender<SchedulerEvent>>,
     timer: Option<(Instant, SpawnHandle)>,
     allocation_time: Histogram,
+    registry: Option<RegistryWriter>,
+    outbox: Outbox,
 }
+
+/// The registry writer's report: the first `n` registry ops are on disk.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct RegistryDurable(pub u64);
 
 impl MasterActor {
     /// A master actor around `core`.
@@ -48,7 +62,18 @@ impl MasterActor {
             schedulers: HashMap::new(),
             timer: None,
             allocation_time: Histogram::default(),
+            registry: None,
+            outbox: Outbox::new(),
         }
+    }
+
+    /// Persists the core's registry changes with `writer` (without one they are only
+    /// logged: a master without a work dir forgets everything on restart). The writer
+    /// must report progress to this actor as [`RegistryDurable`]
+    /// ([`RegistryWriter::spawn_with_ack`]), or replies after a change are held forever.
+    pub fn with_registry(mut self, writer: RegistryWriter) -> Self {
+        self.registry = Some(writer);
+        self
     }
 
     fn run(&mut self, input: Input, ctx: &mut Context<Self>) {
@@ -63,7 +88,12 @@ impl MasterActor {
             self.allocation_time.observe(now.elapsed());
         }
         for c in commands {
-            self.execute(c);
+            if matches!(c, Command::Persist(_)) && self.registry.is_none() {
+                continue; // nothing to wait for
+            }
+            if let Some(c) = self.outbox.push(c) {
+                self.execute(c);
+            }
         }
         self.arm_timer(ctx);
     }
@@ -84,6 +114,10 @@ impl MasterActor {
                     }
                 }
             }
+            Command::Persist(op) => match &self.registry {
+                Some(w) => w.persist(op),
+                None => tracing::trace!(?op, "no registry: change not persisted"),
+            },
             Command::Close { conn } => {
                 if let Some(s) = self.agents.get(&conn) {
                     s.close();
@@ -170,6 +204,16 @@ impl Handler<ServerEvent<SchedulerCall, SchedulerEvent>> for MasterActor {
                 self.schedulers.remove(&d.peer.0);
                 self.run(Input::SchedulerDisconnected { conn: d.peer.0 }, ctx);
             }
+        }
+    }
+}
+
+impl Handler<RegistryDurable> for MasterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegistryDurable, _: &mut Context<Self>) {
+        for c in self.outbox.durable(msg.0) {
+            self.execute(c);
         }
     }
 }

@@ -30,6 +30,7 @@ impl AgentCore {
             self.mock_launched(now, &owner.framework_id, &owner.executor_id, &tid);
             return;
         }
+        self.checkpoint_changed();
         let timeout = self.settings.timing.executor_registration_timeout;
         let Some(ex) = self
             .frameworks
@@ -136,6 +137,8 @@ impl AgentCore {
         reason: TaskStatusReason,
         message: String,
     ) {
+        self.checkpoint_changed();
+        self.recovery_progress(now, &cid);
         self.containers.remove(&cid);
         let Some(fw) = self.frameworks.get_mut(&fid) else {
             return;

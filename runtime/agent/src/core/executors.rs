@@ -103,6 +103,7 @@ impl AgentCore {
             _ => None,
         };
         ex.phase = Phase::Running(conn);
+        self.checkpoint_due = true;
         if let Some(t) = ex.timer.take() {
             self.timers.cancel(t);
         }
@@ -123,7 +124,7 @@ impl AgentCore {
                 executor_info,
                 framework_info,
                 agent_id,
-                container_id: cid,
+                container_id: cid.clone(),
             },
         ));
         for status in unacknowledged {
@@ -133,6 +134,7 @@ impl AgentCore {
             self.out
                 .push(to_executor(conn, ExecutorEvent::Launch { task }));
         }
+        self.recovery_progress(now, &cid);
     }
 
     /// An update from an executor for one of its tasks.
@@ -198,7 +200,12 @@ impl AgentCore {
         self.send_updates(&mut msgs);
         self.scratch = msgs;
         let acked = match acked {
-            Ok(a) => a,
+            Ok(a) => {
+                if !self.is_mock_task(&fid, &tid) {
+                    self.checkpoint_changed();
+                }
+                a
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "acknowledgement ignored");
                 return;

@@ -80,6 +80,9 @@ impl ContainerExit {
 pub enum Input {
     /// The shell is up: start registering with the master.
     Start,
+    /// The agent restarted: rebuild from the checkpoint and what the containerizers
+    /// recovered (given once, before or right after `Start`).
+    Recover(Box<super::recovery::Recovery>),
     /// The link to the master (re)connected: (re)register now.
     MasterConnected,
     /// The link to the master broke: stop sending updates until registered again.

@@ -147,6 +147,7 @@ impl AgentCore {
         };
         tracing::info!(framework = %fid, "shutting down framework");
         fw.shutting_down = true;
+        self.checkpoint_due = true;
         self.sum.cleanup_framework(&fid);
         let mut destroy = Vec::new();
         let mut finished = Vec::new();

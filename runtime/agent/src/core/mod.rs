@@ -13,13 +13,16 @@
 //! messages), `containers` (launches, exits, registration timeouts), `mock` (the
 //! agent playing the executor for the mock containerizer), `kill` (KillTask,
 //! ShutdownFramework), `tasks` (shared bookkeeping), [`status_updates`] (the status
-//! update manager) and [`snapshot`] (what `/state` and `/metrics` show).
+//! update manager), [`snapshot`] (what `/state` and `/metrics` show), [`checkpoint`]
+//! (what survives a restart) and [`recovery`] (rebuilding from it).
 
+pub mod checkpoint;
 mod containers;
 mod executors;
 pub mod io;
 mod kill;
 mod mock;
+pub mod recovery;
 mod registration;
 mod run_task;
 pub mod snapshot;
@@ -31,7 +34,9 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use checkpoint::AgentCheckpoint;
 pub use io::{Command, ContainerExit, ExecutorConn, ExitCause, Input, LaunchSpec};
+pub use recovery::Recovery;
 pub use run_task::sandbox_path;
 pub use state::CompletedTask;
 pub use status_updates::{RetryPolicy, StatusUpdateManager};
@@ -80,6 +85,11 @@ pub struct CoreTiming {
     pub ping_timeout_factor: u32,
     /// Status update resends.
     pub status_update_retry: RetryPolicy,
+    /// After a restart, how long recovered executors have to subscribe again before
+    /// the agent re-registers without them and destroys them (Mesos
+    /// `executor_reregistration_timeout`, 2 s there). Longer here: an executor notices
+    /// the agent's death only by its QUIC idle timeout (5 s) before reconnecting.
+    pub executor_reregister_timeout: Duration,
 }
 
 impl Default for CoreTiming {
@@ -91,6 +101,7 @@ impl Default for CoreTiming {
             registration_backoff_max: Duration::from_secs(30),
             ping_timeout_factor: 5,
             status_update_retry: RetryPolicy::default(),
+            executor_reregister_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -152,6 +163,12 @@ pub struct AgentCore {
     out: Vec<Command>,
     /// Reused buffer for the status update manager's messages.
     scratch: Vec<drover_proto::AgentToMaster>,
+    /// Something in [`checkpoint`](Self::checkpoint) changed.
+    checkpoint_due: bool,
+    /// Set while recovered executors are expected to subscribe again.
+    recovery: Option<recovery::RecoveryWait>,
+    /// Messages for the master held during recovery, sent once registered.
+    held_for_master: Vec<drover_proto::AgentToMaster>,
 }
 
 impl AgentCore {
@@ -173,6 +190,9 @@ impl AgentCore {
             next_id: 0,
             out: Vec::new(),
             scratch: Vec::new(),
+            checkpoint_due: false,
+            recovery: None,
+            held_for_master: Vec::new(),
         }
     }
 
@@ -188,6 +208,7 @@ impl AgentCore {
     pub fn handle_into(&mut self, now: Instant, input: Input, out: &mut Vec<Command>) {
         match input {
             Input::Start => self.start(now),
+            Input::Recover(r) => self.recover(now, *r),
             Input::MasterConnected => self.master_connected(now),
             Input::MasterDisconnected => self.master_disconnected(now),
             Input::Master(msg) => self.master_message(now, msg),
@@ -275,6 +296,7 @@ impl AgentCore {
                 TimerKind::MasterPingTimeout => self.ping_timeout(now),
                 TimerKind::ExecutorRegistration(cid) => self.executor_registration_timeout(cid),
                 TimerKind::ExecutorShutdown(cid) => self.executor_shutdown_timeout(cid),
+                TimerKind::RecoveryTimeout => self.recovery_timeout(now),
             }
         }
         let mut msgs = std::mem::take(&mut self.scratch);

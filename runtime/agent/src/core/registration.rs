@@ -134,6 +134,9 @@ impl AgentCore {
             }
         }
         tracing::info!(%agent_id, reregistered, "registered with the master");
+        if self.reg.agent_id.is_none() {
+            self.checkpoint_changed();
+        }
         self.reg.agent_id = Some(agent_id);
         if let Some(t) = self.reg.timer.take() {
             self.timers.cancel(t);
@@ -143,6 +146,8 @@ impl AgentCore {
         self.arm_ping_timer(now);
         if self.reg.state != RegState::Registered {
             self.reg.state = RegState::Registered;
+            let held = std::mem::take(&mut self.held_for_master);
+            self.out.extend(held.into_iter().map(to_master));
             let mut msgs = std::mem::take(&mut self.scratch);
             self.sum.resume(now, &mut msgs);
             self.send_updates(&mut msgs);
@@ -217,8 +222,20 @@ impl AgentCore {
         self.attempt_registration(now);
     }
 
-    /// Sends `Register` or `Reregister` and schedules the retry.
+    /// Recovery ended: register now if registration had started (it waited).
+    pub(super) fn resume_registration(&mut self, now: Instant) {
+        if self.reg.state == RegState::Registering {
+            self.reg.backoff = self.settings.timing.registration_backoff_min;
+            self.attempt_registration(now);
+        }
+    }
+
+    /// Sends `Register` or `Reregister` and schedules the retry. While recovered
+    /// executors are still expected back, nothing is sent: recovery's end registers.
     fn attempt_registration(&mut self, now: Instant) {
+        if self.is_recovering() {
+            return;
+        }
         let msg = match &self.reg.agent_id {
             None => AgentToMaster::Register {
                 agent: self.settings.agent.clone(),

@@ -133,6 +133,7 @@ impl AgentCore {
         if kind == ContainerizerKind::Mock {
             self.run_mock_task(now, fid, info, task);
         } else {
+            self.checkpoint_changed();
             self.run_executor_task(now, fid, info, task, kind);
         }
     }

@@ -77,6 +77,11 @@ impl UpdateStream {
         self.pending.iter()
     }
 
+    /// Uuids acknowledged so far (a resent duplicate of one of them is ignored).
+    pub fn acknowledged(&self) -> &[UpdateUuid] {
+        &self.acknowledged
+    }
+
     /// Whether a terminal update was received (later ones are refused).
     pub fn is_terminated(&self) -> bool {
         self.terminated
@@ -304,17 +309,34 @@ impl StatusUpdateManager {
     }
 
     /// Restores a stream read back from a checkpoint (pending updates oldest first,
-    /// uuids set). Its head is sent on the next [`resume`](Self::resume).
-    pub fn restore(&mut self, key: StreamKey, pending: Vec<TaskStatus>, terminated: bool) {
+    /// uuids set; the uuids already acknowledged, so that resent duplicates are
+    /// ignored). Its head is sent on the next [`resume`](Self::resume), or at once if
+    /// the manager runs.
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        key: StreamKey,
+        pending: Vec<TaskStatus>,
+        acknowledged: Vec<UpdateUuid>,
+        terminated: bool,
+        out: &mut Vec<AgentToMaster>,
+    ) {
         self.pending += pending.len();
         let (fid, tid) = (key.framework_id.clone(), key.task_id.clone());
         let mut stream = UpdateStream::new(Arc::new(key), self.policy.min);
         stream.pending = pending.into();
+        stream.acknowledged = acknowledged;
         stream.terminated = terminated;
-        if let Some(old) = self.streams.entry(fid).or_default().insert(tid, stream) {
+        let tasks = self.streams.entry(fid).or_default();
+        if let Some(old) = tasks.insert(tid.clone(), stream) {
             self.pending -= old.pending.len();
             if let Some(t) = old.retry_at {
                 self.retries.remove(&t);
+            }
+        }
+        if !self.paused {
+            if let Some(stream) = tasks.get_mut(&tid) {
+                send_head(now, stream, &mut self.retries, &mut self.seq, out);
             }
         }
     }

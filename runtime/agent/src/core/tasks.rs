@@ -100,16 +100,21 @@ impl AgentCore {
         state: TaskState,
     ) {
         let Some(fw) = self.frameworks.get_mut(framework_id) else {
+            self.checkpoint_due = true;
             return;
         };
         let Some(eid) = fw.task_executor.get(task_id) else {
+            self.checkpoint_due = true;
             return;
         };
-        if let Some(task) = fw
-            .executors
-            .get_mut(eid)
-            .and_then(|e| e.tasks.get_mut(task_id))
-        {
+        let Some(ex) = fw.executors.get_mut(eid) else {
+            self.checkpoint_due = true;
+            return;
+        };
+        if !ex.is_mock() {
+            self.checkpoint_due = true;
+        }
+        if let Some(task) = ex.tasks.get_mut(task_id) {
             if !task.state.is_terminal() {
                 task.state = state;
                 if state.is_terminal() {
@@ -117,6 +122,16 @@ impl AgentCore {
                 }
             }
         }
+    }
+
+    /// Whether a task runs on the mock containerizer (its state is never checkpointed).
+    pub(super) fn is_mock_task(&self, framework_id: &FrameworkId, task_id: &TaskId) -> bool {
+        self.frameworks.get(framework_id).is_some_and(|f| {
+            f.task_executor
+                .get(task_id)
+                .and_then(|e| f.executors.get(e))
+                .is_some_and(|e| e.is_mock())
+        })
     }
 
     /// Forgets a task whose terminal update was acknowledged (or needs none), then its

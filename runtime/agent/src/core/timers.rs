@@ -18,6 +18,8 @@ pub(crate) enum TimerKind {
     ExecutorRegistration(ContainerId),
     /// The executor in this container had its shutdown grace period: destroy it.
     ExecutorShutdown(ContainerId),
+    /// Recovered executors had their time to subscribe again: register without them.
+    RecoveryTimeout,
 }
 
 /// A handle to cancel a timer.

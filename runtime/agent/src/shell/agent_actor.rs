@@ -14,12 +14,16 @@
 //! each launch future reports `ContainerLaunched`, then waits and reports
 //! `ContainerExited`.
 
-use super::containers::{container_config, exit_of};
-use super::messages::{AgentExit, Feed, MasterEvent, MasterSink, Stop};
+use super::checkpointer::Checkpointer;
+use super::containers::container_config;
+use super::messages::{AgentExit, Feed, Launched, MasterEvent, MasterSink, Stop};
+use super::recovery::StartupRecovery;
 use crate::core::{AgentCore, Command, ExecutorConn, Input, LaunchSpec};
 use crate::http::{GetMetrics, GetSnapshot};
 use actix::prelude::*;
-use drover_containerizers::{ContainerId as CId, Containerizer, LaunchResult, MockSpec};
+use drover_containerizers::{
+    ContainerHandle, ContainerId as CId, Containerizer, LaunchResult, MockSpec,
+};
 use drover_proto::codec::Role;
 use drover_proto::{AgentToMaster, ExecutorCall, ExecutorEvent};
 use drover_transport::{Link, LinkEvent, LinkOptions, Node, PeerId, PeerSender, ServerEvent};
@@ -31,7 +35,7 @@ use tokio::sync::watch;
 
 /// The agent actor.
 pub(crate) struct AgentActor {
-    core: AgentCore,
+    pub(super) core: AgentCore,
     /// Reused command buffer.
     commands: Vec<Command>,
     node: Node,
@@ -39,13 +43,19 @@ pub(crate) struct AgentActor {
     link: Option<Link<AgentToMaster>>,
     generation: u64,
     executors: HashMap<PeerId, PeerSender<ExecutorEvent>>,
-    containerizer: Arc<dyn Containerizer>,
+    pub(super) containerizer: Arc<dyn Containerizer>,
     mock: MockSpec,
     timer: Option<(Instant, SpawnHandle)>,
     exit: watch::Sender<Option<AgentExit>>,
     /// Set when the agent is ending: stop once `destroying` reaches zero.
     ending: Option<AgentExit>,
     destroying: usize,
+    /// Writes `<work_dir>/meta/agent.json`.
+    pub(super) checkpointer: Checkpointer,
+    /// Handles of launched or re-attached containers, by container id (checkpointed).
+    pub(super) handles: HashMap<String, ContainerHandle>,
+    /// What start-up recovery found, fed to the core when the actor starts.
+    pub(super) recovered: Option<StartupRecovery>,
 }
 
 impl std::fmt::Debug for AgentActor {
@@ -65,6 +75,7 @@ impl AgentActor {
         containerizer: Arc<dyn Containerizer>,
         mock: MockSpec,
         exit: watch::Sender<Option<AgentExit>>,
+        recovered: StartupRecovery,
     ) -> Self {
         Self {
             core,
@@ -80,13 +91,20 @@ impl AgentActor {
             exit,
             ending: None,
             destroying: 0,
+            checkpointer: recovered.checkpointer.clone(),
+            handles: HashMap::new(),
+            recovered: Some(recovered),
         }
     }
 
-    /// Runs one input through the core and carries out its commands.
-    fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
+    /// Runs one input through the core, writes the checkpoint if it changed (before
+    /// anything is sent), and carries out the commands.
+    pub(super) fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
         let mut cmds = std::mem::take(&mut self.commands);
         self.core.handle_into(Instant::now(), input, &mut cmds);
+        if self.core.take_checkpoint_due() {
+            self.save_checkpoint();
+        }
         for cmd in cmds.drain(..) {
             self.execute(cmd, ctx);
         }
@@ -204,34 +222,28 @@ impl AgentActor {
                 }
             }
             let id = CId::new(cid.0.clone());
-            let message = match c.launch(&id, config).await {
-                Ok(LaunchResult::Launched(_)) => None,
-                Ok(LaunchResult::NotSupported { reason }) => Some(reason),
-                Err(e) => Some(e.to_string()),
+            let handle = match c.launch(&id, config).await {
+                Ok(LaunchResult::Launched(handle)) => handle,
+                Ok(LaunchResult::NotSupported { reason: message }) => {
+                    addr.do_send(Feed(Input::ContainerLaunchFailed {
+                        container_id: cid,
+                        message,
+                    }));
+                    return;
+                }
+                Err(e) => {
+                    addr.do_send(Feed(Input::ContainerLaunchFailed {
+                        container_id: cid,
+                        message: e.to_string(),
+                    }));
+                    return;
+                }
             };
-            if let Some(message) = message {
-                addr.do_send(Feed(Input::ContainerLaunchFailed {
-                    container_id: cid,
-                    message,
-                }));
-                return;
-            }
-            addr.do_send(Feed(Input::ContainerLaunched {
+            addr.do_send(Launched {
                 container_id: cid.clone(),
-            }));
-            let exit = match c.wait(&id).await {
-                Ok(t) => exit_of(&t),
-                Err(e) => crate::core::ContainerExit {
-                    code: None,
-                    signal: None,
-                    cause: crate::core::ExitCause::Exited,
-                    message: Some(format!("lost track of the container: {e}")),
-                },
-            };
-            addr.do_send(Feed(Input::ContainerExited {
-                container_id: cid,
-                exit,
-            }));
+                handle,
+            });
+            super::durable::wait_for_exit(addr, c, cid).await;
         });
     }
 
@@ -269,6 +281,7 @@ impl Actor for AgentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_recovered(ctx);
         self.feed(Input::Start, ctx);
     }
 

@@ -24,6 +24,18 @@ impl Message for Feed {
     type Result = ();
 }
 
+/// A container was launched: remember its handle (for the checkpoint), then feed
+/// `ContainerLaunched`.
+#[derive(Debug)]
+pub(crate) struct Launched {
+    pub(crate) container_id: drover_proto::ContainerId,
+    pub(crate) handle: drover_containerizers::ContainerHandle,
+}
+
+impl Message for Launched {
+    type Result = ();
+}
+
 /// A master link event, tagged with the link it came from.
 #[derive(Debug)]
 pub(crate) struct MasterEvent {

@@ -6,14 +6,18 @@
 //!  Agent::start(config)
 //!   ├─ validate, resolve masters, create work dir, discover resources
 //!   ├─ load TLS identity (<tls_dir>/<tls_name>.pem, role agent) → QUIC Node on `listen`
-//!   ├─ containerizers (posix, mock) → composing → recover(&[])
+//!   ├─ containerizers → composing → recovery (--recover): meta/agent.json →
+//!   │    recover(checkpointed handles) → Input::Recover (see `recovery`, `checkpointer`)
 //!   ├─ actor context ─▶ Node::serve(executor) + HTTP server (both need its address)
 //!   └─ AgentCore(settings) ─▶ actor runs: Start → connect to a master → Register
 //! ```
 
 mod agent_actor;
+pub mod checkpointer;
 pub mod containers;
+mod durable;
 mod messages;
+pub mod recovery;
 
 pub use messages::AgentExit;
 
@@ -78,6 +82,9 @@ pub enum StartError {
     /// The QUIC endpoint could not start.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// `docker` is the only configured containerizer and its engine does not answer.
+    #[error("docker is the only configured containerizer and cannot run: {0}")]
+    DockerUnavailable(drover_containerizer_docker::DockerError),
     /// A containerizer could not be created or recovered.
     #[error("containerizer setup failed: {0}")]
     Containerizer(#[from] ContainerizerError),
@@ -90,6 +97,9 @@ pub enum StartError {
     /// The HTTP API could not start.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// The checkpoint could not be read or the containers not recovered.
+    #[error("agent recovery failed: {0}")]
+    Recovery(#[from] recovery::RecoveryError),
 }
 
 /// The agent has stopped: it can no longer answer.
@@ -105,7 +115,7 @@ pub struct Agent;
 #[derive(Debug)]
 pub struct AgentHandle {
     addr: Addr<AgentActor>,
-    http: actix_web::dev::ServerHandle,
+    http: Option<actix_web::dev::ServerHandle>,
     http_addr: SocketAddr,
     executor_addr: SocketAddr,
     exit: watch::Receiver<Option<AgentExit>>,
@@ -117,6 +127,7 @@ impl Agent {
     /// registering with the masters.
     pub async fn start(mut config: AgentConfig) -> Result<AgentHandle, StartError> {
         config.validate()?;
+        let docker = docker_engine(&mut config).await?;
         config.containerizers = usable_containerizers(&config)?;
         let masters = config.master_addrs()?;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| StartError::WorkDir {
@@ -138,9 +149,12 @@ impl Agent {
                 role: identity.role(),
             });
         }
-        let node = Node::new(NodeConfig::new(identity, config.listen))?;
-        let containerizer = build_containerizers(&config)?;
-        containerizer.recover(&[]).await?;
+        let mut node_config = NodeConfig::new(identity, config.listen);
+        node_config.runtime = config.transport_runtime.clone();
+        let node = Node::new(node_config)?;
+        let containerizer = build_containerizers(&config, docker)?;
+        let checkpointer = checkpointer::Checkpointer::new(&config.work_dir);
+        let recovered = recovery::recover(config.recover, checkpointer, &*containerizer).await?;
         let executor_program = config.executor_program()?;
 
         let ctx = Context::<AgentActor>::new();
@@ -149,18 +163,23 @@ impl Agent {
             &[Role::Executor],
             addr.clone().recipient(),
         )?;
-        let (server, http_addr) = http::serve(
-            config.http_listen,
-            config.http_workers,
-            HttpState {
-                snapshot: addr.clone().recipient(),
-                metrics: addr.clone().recipient(),
-                files_root: config.work_dir.join("frameworks"),
-                containerizer: Some(containerizer.clone()),
-            },
-        )?;
-        let http = server.handle();
-        actix::spawn(server);
+        let (http, http_addr) = if config.http_enabled {
+            let (server, http_addr) = http::serve(
+                config.http_listen,
+                config.http_workers,
+                HttpState {
+                    snapshot: addr.clone().recipient(),
+                    metrics: addr.clone().recipient(),
+                    files_root: config.work_dir.join("frameworks"),
+                    containerizer: Some(containerizer.clone()),
+                },
+            )?;
+            let http = server.handle();
+            actix::spawn(server);
+            (Some(http), http_addr)
+        } else {
+            (None, SocketAddr::new(config.http_listen.ip(), 0))
+        };
 
         let executor_addr = reachable(node.local_addr());
         let settings = core_settings(
@@ -179,6 +198,7 @@ impl Agent {
             containerizer,
             config.mock.clone(),
             exit_tx,
+            recovered,
         );
         ctx.run(actor);
         tracing::info!(%http_addr, %executor_addr, "agent started");
@@ -193,7 +213,7 @@ impl Agent {
 }
 
 impl AgentHandle {
-    /// Address of the HTTP API.
+    /// Address of the HTTP API (port 0 when it is disabled).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
     }
@@ -238,7 +258,9 @@ impl AgentHandle {
 
     async fn finish(&mut self) -> AgentExit {
         let why = self.wait().await;
-        self.http.stop(true).await;
+        if let Some(http) = &self.http {
+            http.stop(true).await;
+        }
         why
     }
 }
@@ -280,10 +302,51 @@ fn usable_containerizers(config: &AgentConfig) -> Result<Vec<ContainerizerKind>,
     Ok(out)
 }
 
-fn build_containerizers(config: &AgentConfig) -> Result<Arc<dyn Containerizer>, StartError> {
+/// The Docker engine, when `docker` is configured: kept only if the engine answers
+/// (version negotiation + ping); otherwise `docker` is dropped from the containerizers
+/// with a loud warning, so the agent neither advertises it nor accepts DOCKER tasks.
+/// Fails only if nothing would be left.
+async fn docker_engine(
+    config: &mut AgentConfig,
+) -> Result<Option<drover_containerizer_docker::DockerRunner>, StartError> {
+    if !config.containerizers.contains(&ContainerizerKind::Docker) {
+        return Ok(None);
+    }
+    match drover_containerizer_docker::DockerRunner::connect(&config.docker_socket).await {
+        Ok(runner) => Ok(Some(runner)),
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "the docker containerizer is UNAVAILABLE: DOCKER tasks will fail until the agent \
+                 is restarted with a Docker engine answering on its socket"
+            );
+            config
+                .containerizers
+                .retain(|k| *k != ContainerizerKind::Docker);
+            if config.containerizers.is_empty() {
+                return Err(StartError::DockerUnavailable(e));
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn build_containerizers(
+    config: &AgentConfig,
+    docker: Option<drover_containerizer_docker::DockerRunner>,
+) -> Result<Arc<dyn Containerizer>, StartError> {
     let mut members: Vec<Arc<dyn Containerizer>> = Vec::new();
     for kind in &config.containerizers {
         match kind {
+            ContainerizerKind::Docker => {
+                let Some(runner) = docker.clone() else {
+                    return Err(ConfigError::ContainerizerUnavailable(*kind).into());
+                };
+                let dir = config.work_dir.join("containerizers").join("docker");
+                members.push(Arc::new(
+                    drover_containerizer_docker::DockerContainerizer::new(dir, runner)?,
+                ));
+            }
             ContainerizerKind::Posix => {
                 let dir = config.work_dir.join("containerizers").join("posix");
                 members.push(Arc::new(PosixContainerizer::new(dir)?));
@@ -300,7 +363,6 @@ fn build_containerizers(config: &AgentConfig) -> Result<Arc<dyn Containerizer>, 
                     drover_containerizer_native::NativeContainerizer::new(cfg)?,
                 ));
             }
-            other => return Err(ConfigError::ContainerizerUnavailable(*other).into()),
         }
     }
     Ok(Arc::new(ComposingContainerizer::new(members)))

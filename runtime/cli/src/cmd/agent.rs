@@ -31,10 +31,14 @@ pub(crate) struct AgentArgs {
     /// Hostname reported to the master.
     #[arg(long)]
     hostname: Option<String>,
-    /// Containerizers in order of preference: native, posix, mock. `native` falls back
-    /// to `posix` (with a warning) where the agent is not root or lacks cgroups.
+    /// Containerizers in order of preference: native, posix, docker, mock. `native`
+    /// falls back to `posix` (with a warning) where the agent is not root or lacks
+    /// cgroups; `docker` is dropped (with a warning) when no engine answers.
     #[arg(long, default_value = "native")]
     containerizers: String,
+    /// The Docker engine's unix socket (docker containerizer).
+    #[arg(long, default_value = drover_containerizer_docker::DEFAULT_SOCKET)]
+    docker_socket: PathBuf,
     /// Native isolators, e.g. `cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux`.
     #[arg(long, default_value = drover_containerizer_native::Isolation::DEFAULT)]
     isolation: String,
@@ -61,6 +65,16 @@ pub(crate) struct AgentArgs {
     /// restarted agent recovers them).
     #[arg(long)]
     kill_tasks_on_exit: bool,
+    /// On start, with the checkpoint of a previous run in the work dir: `reconnect`
+    /// (re-attach to running executors, keep the agent id) or `cleanup` (kill every
+    /// container and start as a new agent).
+    #[arg(long, default_value = "reconnect")]
+    recover: String,
+    /// After a restart, how long executors have to reconnect before the agent
+    /// re-registers without them and kills them (executors notice a dead agent after
+    /// the QUIC idle timeout, 5 s, so keep it above that).
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
+    executor_reregister_timeout: std::time::Duration,
 }
 
 /// Total memory of the machine in MB, from /proc/meminfo.
@@ -92,8 +106,14 @@ fn config(a: &AgentArgs) -> Result<AgentConfig> {
     c.cgroups_enable_cfs = a.cgroups_enable_cfs;
     c.cgroups_root = a.cgroups_root.clone();
     c.pids_max = a.pids_max;
+    c.docker_socket = a.docker_socket.clone();
     c.tls_name = a.cert_name.clone();
     c.executor_tls_name = a.executor_cert_name.clone();
+    c.recover = a
+        .recover
+        .parse()
+        .map_err(|e| anyhow::anyhow!("invalid --recover: {e}"))?;
+    c.timing.executor_reregister_timeout = a.executor_reregister_timeout;
     Ok(c)
 }
 

@@ -16,7 +16,7 @@ pub(crate) struct MasterArgs {
     /// Address for the HTTP API (TCP).
     #[arg(long, default_value = "0.0.0.0:5050")]
     pub(crate) http: String,
-    /// Directory for the master's state.
+    /// Directory for the master's state (the registry, `registry.redb`, survives restarts).
     #[arg(long, default_value = "/var/lib/drover/master")]
     pub(crate) work_dir: PathBuf,
     /// Directory with ca.pem and the master certificate (default: $DROVER_HOME/tls).
@@ -34,6 +34,13 @@ pub(crate) struct MasterArgs {
     /// Missed pings after which an agent is unreachable.
     #[arg(long, default_value_t = 4)]
     pub(crate) max_agent_ping_timeouts: u32,
+    /// After a restart, how long known agents have to re-register before they are
+    /// marked unreachable.
+    #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
+    pub(crate) agent_reregister_timeout: Duration,
+    /// How long an unreachable agent is kept before it is removed (its id is then refused).
+    #[arg(long, default_value = "10m", value_parser = crate::parse_duration)]
+    pub(crate) agent_removal_timeout: Duration,
     /// Interval of heartbeats to schedulers.
     #[arg(long, default_value = "15s", value_parser = crate::parse_duration)]
     pub(crate) heartbeat_interval: Duration,
@@ -69,6 +76,8 @@ pub(crate) fn options(a: &MasterArgs) -> Result<MasterOptions> {
     let mut config = MasterConfig::new(info);
     config.agent_ping_timeout = a.agent_ping_timeout;
     config.max_agent_ping_timeouts = a.max_agent_ping_timeouts;
+    config.agent_reregister_timeout = a.agent_reregister_timeout;
+    config.agent_removal_timeout = a.agent_removal_timeout;
     config.heartbeat_interval = a.heartbeat_interval;
     config.allocation_window = a.allocation_window;
     config.offer_timeout = a.offer_timeout;
@@ -99,6 +108,7 @@ pub(crate) fn options(a: &MasterArgs) -> Result<MasterOptions> {
         cert_name: a.cert_name.clone(),
         config,
         faults: Default::default(),
+        work_dir: Some(a.work_dir.clone()),
     })
 }
 
@@ -113,8 +123,6 @@ fn rand_id() -> u32 {
 /// Runs the master until a signal.
 pub(crate) fn run(a: MasterArgs) -> Result<()> {
     let opts = options(&a)?;
-    std::fs::create_dir_all(&a.work_dir)
-        .with_context(|| format!("cannot create work dir {}", a.work_dir.display()))?;
     actix_rt::System::new().block_on(async move {
         let master = drover_master::start(opts)?;
         println!(

@@ -30,7 +30,8 @@ pub(crate) struct UpArgs {
     /// Master port (QUIC on UDP and HTTP on TCP); agents use the following ports.
     #[arg(long, default_value_t = 5050)]
     pub(crate) port: u16,
-    /// Containerizers of every agent, in order of preference.
+    /// Containerizers of every agent, in order of preference (default: `native`, plus
+    /// `docker` when a Docker engine answers on /var/run/docker.sock).
     #[arg(long)]
     pub(crate) containerizers: Option<String>,
     /// Address to listen on.
@@ -108,6 +109,35 @@ fn agent_resources(i: usize, n: usize) -> String {
 }
 
 /// Runs the local cluster until a signal.
+/// `native`, then `docker` if a Docker engine answers on the default socket.
+fn default_containerizers() -> Result<String> {
+    let socket = Path::new(drover_containerizer_docker::DEFAULT_SOCKET);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let answers = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            drover_containerizer_docker::engine_answers(socket),
+        )
+        .await
+        .unwrap_or(false)
+    });
+    if answers {
+        println!(
+            "docker   engine answers on {}: agents run native,docker",
+            socket.display()
+        );
+        Ok("native,docker".into())
+    } else {
+        println!(
+            "docker   no engine on {}: agents run native only",
+            socket.display()
+        );
+        Ok("native".into())
+    }
+}
+
 pub(crate) fn run(a: UpArgs) -> Result<()> {
     if a.agents == 0 || a.agents > 100 {
         anyhow::bail!("--agents must be between 1 and 100");
@@ -124,6 +154,10 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
     }
     let master_addr = crate::resolve(&format!("{}:{}", a.bind, a.port), a.port)?;
     let tls_s = tls.display().to_string();
+    let containerizers = match &a.containerizers {
+        Some(c) => c.clone(),
+        None => default_containerizers()?,
+    };
     let mut procs = Vec::new();
     let result = (|| -> Result<()> {
         procs.push(spawn(
@@ -172,10 +206,8 @@ pub(crate) fn run(a: UpArgs) -> Result<()> {
                 format!("drover-up-{}/agent-{i}", a.port),
                 "--kill-tasks-on-exit".into(),
             ];
-            if let Some(c) = &a.containerizers {
-                args.push("--containerizers".into());
-                args.push(c.clone());
-            }
+            args.push("--containerizers".into());
+            args.push(containerizers.clone());
             let log = logs.join(format!("agent-{i}.log"));
             procs.push(spawn(&format!("agent {i}"), &args, &log)?);
             agent_addrs.push((addr, log));

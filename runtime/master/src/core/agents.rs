@@ -4,18 +4,19 @@
 //! master's restart, a network blip) it re-registers with that id and the tasks it runs,
 //! from which the master rebuilds what it lost. The master pings every agent each
 //! `agent_ping_timeout`; after `max_agent_ping_timeouts` unanswered pings the agent is
-//! unreachable: its offers are rescinded, its resources leave the allocator, and its
-//! tasks become `TASK_UNREACHABLE` (partition-aware frameworks) or `TASK_LOST`.
+//! unreachable (see [`super::unreachable`]).
 
 use super::{AgentState, AgentStatus, Command, Conn, MasterCore, TaskEntry};
+use crate::registry::RegistryOp;
 use drover_proto::{
-    AgentId, AgentInfo, FrameworkCapability, FrameworkInfo, MasterToAgent, Resources, TaskReport,
-    TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
+    AgentId, AgentInfo, FrameworkInfo, MasterToAgent, Resources, TaskReport, TaskState, TaskStatus,
+    TaskStatusSource,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// How long an unreachable agent is kept before it is removed for good.
+/// Default of [`super::MasterConfig::agent_removal_timeout`]: how long an unreachable
+/// agent is kept before it is removed for good.
 pub const DEFAULT_AGENT_REMOVAL_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl MasterCore {
@@ -23,6 +24,20 @@ impl MasterCore {
         if info.id.is_some() {
             // A register carrying an id is a re-registration without tasks.
             self.reregister_agent(now, conn, info, Vec::new(), Vec::new());
+            return;
+        }
+        if let Some(agent_id) = self.agent_conns.get(&conn).cloned() {
+            // A retry that crossed our `Registered` (the agent retries after 1 s, a busy
+            // master may answer later): answer again with the same id rather than admit
+            // the same agent twice, as Mesos does for a known agent pid.
+            self.out.push(Command::ToAgent {
+                conn,
+                msg: MasterToAgent::Registered {
+                    agent_id,
+                    master_info: self.config.master_info.clone(),
+                    ping_interval: self.config.agent_ping_timeout,
+                },
+            });
             return;
         }
         let agent_id = AgentId::new(self.fresh_id("S"));
@@ -43,6 +58,7 @@ impl MasterCore {
         let Some(agent_id) = info.id.clone() else {
             return;
         };
+        self.persist(RegistryOp::AdmitAgent { info: info.clone() });
         self.alloc_add_agent(&agent_id, &info.resources);
         self.agents.insert(
             agent_id.clone(),
@@ -121,26 +137,37 @@ impl MasterCore {
             }
         }
         let was_unreachable = agent.status == AgentStatus::Unreachable;
+        let was_out = !agent.in_allocator;
+        let changed = agent.info != info;
         agent.status = AgentStatus::Active;
         agent.missed_pings = 0;
         agent.unreachable_since = None;
-        agent.info = info;
+        agent.info = info.clone();
         self.agent_conns.insert(conn, agent_id.clone());
-        if was_unreachable {
+        if changed {
+            self.persist(RegistryOp::AdmitAgent { info });
+        } else if was_unreachable {
+            self.persist(RegistryOp::MarkReachable {
+                id: agent_id.clone(),
+            });
+        }
+        self.ensure_ping_timer(now);
+        if was_out {
             let total = self.agents[agent_id].info.resources.clone();
             self.alloc_add_agent(agent_id, &total);
             if let Some(a) = self.agents.get_mut(agent_id) {
                 a.in_allocator = true;
             }
             self.restore_agent_allocations(agent_id);
-            tracing::info!(%agent_id, "unreachable agent is back");
+            tracing::info!(%agent_id, was_unreachable, "agent is back");
         }
         self.request_allocation(now);
     }
 
     /// Rebuilds the tasks an agent reports (after a master restart or a partition): tasks
-    /// the master knows resume; tasks it does not know are adopted; tasks of frameworks
-    /// that were removed are killed.
+    /// the master knows resume (those reported LOST to a framework that is not
+    /// partition-aware are killed); tasks it does not know are adopted; tasks of
+    /// frameworks that were removed are killed.
     fn rebuild_tasks(
         &mut self,
         now: Instant,
@@ -184,6 +211,21 @@ impl MasterCore {
             };
             let role = self.default_role(&fid);
             let resumed = status.state == TaskState::Unreachable;
+            // Mesos: tasks of frameworks that are not partition-aware were reported LOST
+            // when the agent became unreachable; now that it is back they are killed.
+            let kill = status.state == TaskState::Lost;
+            if kill {
+                // LOST is terminal, so the allocator dropped it: account it until killed.
+                self.alloc_track(agent_id, &fid, &role, &report.task.resources);
+                self.send_to_agent(
+                    agent_id,
+                    MasterToAgent::KillTask {
+                        framework_id: fid.clone(),
+                        task_id: task_id.clone(),
+                        kill_policy: None,
+                    },
+                );
+            }
             status.state = report.state;
             status.agent_id = Some(agent_id.clone());
             if let Some(fw) = self.frameworks.get_mut(&fid) {
@@ -299,117 +341,6 @@ impl MasterCore {
         lost.sort();
         for id in lost {
             self.mark_unreachable(now, &id);
-        }
-    }
-
-    /// Declares an agent unreachable: offers rescinded, resources out of the allocator,
-    /// its tasks reported UNREACHABLE (partition-aware) or LOST.
-    pub(crate) fn mark_unreachable(&mut self, now: Instant, agent_id: &AgentId) {
-        tracing::warn!(%agent_id, "agent unreachable");
-        self.rescind_agent_offers(now, agent_id);
-        let Some(agent) = self.agents.get_mut(agent_id) else {
-            return;
-        };
-        if agent.in_allocator {
-            agent.in_allocator = false;
-            self.alloc_remove_agent(agent_id);
-        }
-        let Some(agent) = self.agents.get_mut(agent_id) else {
-            return;
-        };
-        agent.status = AgentStatus::Unreachable;
-        agent.unreachable_since = Some(now);
-        let mut tasks: Vec<_> = agent.tasks.iter().cloned().collect();
-        tasks.sort();
-        let mut failures = HashSet::new();
-        for (fid, tid) in tasks {
-            let Some(fw) = self.frameworks.get_mut(&fid) else {
-                continue;
-            };
-            let aware = fw.info.has(FrameworkCapability::PartitionAware);
-            let Some(entry) = fw.tasks.get_mut(&tid) else {
-                continue;
-            };
-            if entry.status.state.is_terminal() {
-                continue;
-            }
-            let state = if aware {
-                TaskState::Unreachable
-            } else {
-                TaskState::Lost
-            };
-            let mut status = TaskStatus::new(tid.clone(), state, TaskStatusSource::Master)
-                .with_reason(TaskStatusReason::AgentUnreachable)
-                .with_message(format!("agent {agent_id} is unreachable"));
-            status.agent_id = Some(agent_id.clone());
-            status.executor_id = Some(entry.executor_id.clone());
-            status.timestamp = self.unix_now;
-            entry.status = status.clone();
-            failures.insert(fid.clone());
-            self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status });
-        }
-        let mut failures: Vec<_> = failures.into_iter().collect();
-        failures.sort();
-        for fid in failures {
-            self.send_to_framework(
-                &fid,
-                drover_proto::SchedulerEvent::Failure {
-                    agent_id: Some(agent_id.clone()),
-                    executor_id: None,
-                    status: None,
-                },
-            );
-        }
-    }
-
-    pub(crate) fn next_agent_removal(&self) -> Option<Instant> {
-        self.agents
-            .values()
-            .filter_map(|a| a.unreachable_since)
-            .min()
-            .map(|t| t + DEFAULT_AGENT_REMOVAL_TIMEOUT)
-    }
-
-    /// Removes agents unreachable for longer than the removal timeout: their tasks become
-    /// `TASK_GONE` for partition-aware frameworks and their id is never re-admitted.
-    pub(crate) fn tick_agent_removals(&mut self, now: Instant) {
-        let mut expired: Vec<AgentId> = self
-            .agents
-            .iter()
-            .filter(|(_, a)| {
-                a.unreachable_since
-                    .is_some_and(|t| t + DEFAULT_AGENT_REMOVAL_TIMEOUT <= now)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        expired.sort();
-        for agent_id in expired {
-            let Some(agent) = self.agents.remove(&agent_id) else {
-                continue;
-            };
-            tracing::warn!(%agent_id, "unreachable agent removed");
-            self.removed_agents.insert(agent_id.clone());
-            let mut tasks: Vec<_> = agent.tasks.into_iter().collect();
-            tasks.sort();
-            for (fid, tid) in tasks {
-                let Some(fw) = self.frameworks.get_mut(&fid) else {
-                    continue;
-                };
-                let aware = fw.info.has(FrameworkCapability::PartitionAware);
-                let Some(entry) = fw.tasks.remove(&tid) else {
-                    continue;
-                };
-                fw.completed.insert(tid.clone());
-                if !aware || entry.status.state.is_terminal() {
-                    continue;
-                }
-                let mut status = TaskStatus::new(tid, TaskState::Gone, TaskStatusSource::Master)
-                    .with_reason(TaskStatusReason::AgentRemoved)
-                    .with_message(format!("agent {agent_id} was removed"));
-                status.agent_id = Some(agent_id.clone());
-                status.timestamp = self.unix_now;
-                self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status });
-            }
         }
     }
 }

@@ -6,9 +6,10 @@
 //! framework's tasks are killed and its id can never subscribe again.
 
 use super::{Command, Conn, FrameworkState, MasterCore};
+use crate::registry::RegistryOp;
 use drover_proto::{FrameworkId, FrameworkInfo, MasterToAgent, SchedulerEvent};
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl MasterCore {
     pub(crate) fn subscribe(&mut self, now: Instant, conn: Conn, mut info: FrameworkInfo) {
@@ -51,7 +52,12 @@ impl MasterCore {
                 tracing::info!(%framework_id, "framework re-subscribed (failover)");
                 let old = fw.conn.replace(conn);
                 fw.disconnected_at = None;
-                fw.info = info;
+                fw.failover_grace = Duration::ZERO;
+                let changed = fw.info != info;
+                fw.info = info.clone();
+                if changed {
+                    self.persist(RegistryOp::UpdateFramework { info });
+                }
                 if let Some(old) = old.filter(|c| *c != conn) {
                     self.framework_conns.remove(&old);
                     self.out.push(Command::ToScheduler {
@@ -66,12 +72,14 @@ impl MasterCore {
             }
             None => {
                 tracing::info!(%framework_id, name = %info.name, roles = ?info.roles, "framework subscribed");
+                self.persist(RegistryOp::AddFramework { info: info.clone() });
                 self.frameworks.insert(
                     framework_id.clone(),
                     FrameworkState {
                         info,
                         conn: Some(conn),
                         disconnected_at: None,
+                        failover_grace: Duration::ZERO,
                         tasks: HashMap::new(),
                         offers: HashSet::new(),
                         completed: HashSet::new(),
@@ -99,6 +107,16 @@ impl MasterCore {
     /// A framework learned from an agent's re-registration (after a master restart),
     /// waiting for its scheduler to re-subscribe.
     pub(crate) fn add_disconnected_framework(&mut self, now: Instant, info: FrameworkInfo) {
+        if info.id.is_some() {
+            self.persist(RegistryOp::AddFramework { info: info.clone() });
+        }
+        let grace = self.config.agent_reregister_timeout;
+        self.restore_framework(now, info, grace);
+    }
+
+    /// Inserts a framework without a scheduler: kept for at least `grace` (or its
+    /// failover timeout if longer) for its scheduler to re-subscribe.
+    pub(crate) fn restore_framework(&mut self, now: Instant, info: FrameworkInfo, grace: Duration) {
         let Some(id) = info.id.clone() else {
             return;
         };
@@ -109,6 +127,7 @@ impl MasterCore {
                 info,
                 conn: None,
                 disconnected_at: Some(now),
+                failover_grace: grace,
                 tasks: HashMap::new(),
                 offers: HashSet::new(),
                 completed: HashSet::new(),
@@ -145,7 +164,7 @@ impl MasterCore {
     pub(crate) fn next_failover_expiry(&self) -> Option<Instant> {
         self.frameworks
             .values()
-            .filter_map(|f| f.disconnected_at.map(|t| t + f.info.failover_timeout))
+            .filter_map(FrameworkState::failover_deadline)
             .min()
     }
 
@@ -153,10 +172,7 @@ impl MasterCore {
         let mut expired: Vec<FrameworkId> = self
             .frameworks
             .iter()
-            .filter(|(_, f)| {
-                f.disconnected_at
-                    .is_some_and(|t| t + f.info.failover_timeout <= now)
-            })
+            .filter(|(_, f)| f.failover_deadline().is_some_and(|t| t <= now))
             .map(|(id, _)| id.clone())
             .collect();
         expired.sort();
@@ -206,6 +222,9 @@ impl MasterCore {
         }
         self.alloc_remove_framework(framework_id);
         self.removed_frameworks.insert(framework_id.clone());
+        self.persist(RegistryOp::RemoveFramework {
+            id: framework_id.clone(),
+        });
         self.request_allocation(now);
     }
 
@@ -237,4 +256,12 @@ pub(crate) fn valid_role(role: &str) -> bool {
         && !role
             .chars()
             .any(|c| c.is_whitespace() || matches!(c, '/' | '(' | ')' | ';' | ':'))
+}
+
+impl FrameworkState {
+    /// When the framework is torn down if its scheduler does not re-subscribe.
+    pub fn failover_deadline(&self) -> Option<Instant> {
+        self.disconnected_at
+            .map(|t| t + self.info.failover_timeout.max(self.failover_grace))
+    }
 }

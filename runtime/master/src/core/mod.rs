@@ -15,69 +15,40 @@
 //! file: [`agents`] (registration, pings, unreachable agents), [`frameworks`]
 //! (subscription, failover, teardown, heartbeats), [`offers`] (allocation, offers,
 //! declines, rescinds), [`tasks`] (launch validation, kills, status updates,
-//! acknowledgements, reconciliation) and [`view`] (what `/state` and `/metrics` show).
+//! acknowledgements, reconciliation), [`recovery`] (restart from the registry, agents
+//! re-registering, reconciliation of tasks the master does not know) and [`view`] (what
+//! `/state` and `/metrics` show). Changes of what must survive a restart leave the core
+//! as [`Command::Persist`] with a [`RegistryOp`].
 
 pub mod agents;
 mod alloc;
+mod config;
 pub mod frameworks;
 pub mod offers;
+pub mod recovery;
 pub mod tasks;
+pub mod unreachable;
 pub mod view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_persist;
+#[cfg(test)]
+mod tests_recovery;
 
 use crate::allocator::{AllocatorState, Policy};
+use crate::registry::RegistryOp;
+pub use config::MasterConfig;
 use drover_proto::{
-    AgentId, AgentInfo, AgentToMaster, ExecutorId, FrameworkId, FrameworkInfo, MasterInfo,
-    MasterToAgent, Offer, OfferId, Resources, SchedulerCall, SchedulerEvent, TaskId, TaskInfo,
-    TaskStatus,
+    AgentId, AgentInfo, AgentToMaster, ExecutorId, FrameworkId, FrameworkInfo, MasterToAgent,
+    Offer, OfferId, Resources, SchedulerCall, SchedulerEvent, TaskId, TaskInfo, TaskStatus,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// A connection, numbered by the shell. The core addresses peers only through these.
 pub type Conn = u64;
-
-/// Tunables of the master (the `drover master` flags).
-#[derive(Clone, Debug)]
-pub struct MasterConfig {
-    /// Identifies this master to clients.
-    pub master_info: MasterInfo,
-    /// Interval of scheduler heartbeats.
-    pub heartbeat_interval: Duration,
-    /// Interval of agent pings.
-    pub agent_ping_timeout: Duration,
-    /// Missed pings after which an agent is unreachable.
-    pub max_agent_ping_timeouts: u32,
-    /// Wait this long after a change before allocating, to coalesce changes.
-    pub allocation_window: Duration,
-    /// Rescind offers not used within this time.
-    pub offer_timeout: Option<Duration>,
-    /// Role weights (default 1).
-    pub weights: BTreeMap<String, f64>,
-    /// Offers smaller than this in every dimension are not made.
-    pub min_allocatable_cpus: f64,
-    /// Offers smaller than this (MB) in every dimension are not made.
-    pub min_allocatable_mem: f64,
-}
-
-impl MasterConfig {
-    /// Defaults tuned for a LAN.
-    pub fn new(master_info: MasterInfo) -> Self {
-        Self {
-            master_info,
-            heartbeat_interval: Duration::from_secs(15),
-            agent_ping_timeout: Duration::from_millis(500),
-            max_agent_ping_timeouts: 4,
-            allocation_window: Duration::from_millis(5),
-            offer_timeout: None,
-            weights: BTreeMap::new(),
-            min_allocatable_cpus: 0.01,
-            min_allocatable_mem: 32.0,
-        }
-    }
-}
 
 /// Something that happened, fed to [`MasterCore::handle`].
 // Inputs are moved straight into `handle`; boxing the large message would cost an
@@ -136,6 +107,8 @@ pub enum Command {
         /// The connection.
         conn: Conn,
     },
+    /// Append `op` to the registry (in order with every earlier `Persist`).
+    Persist(RegistryOp),
 }
 
 /// Whether an agent can be reached.
@@ -145,6 +118,8 @@ pub enum AgentStatus {
     Active,
     /// Missed too many pings (or its connection dropped and it did not come back).
     Unreachable,
+    /// Known from the registry after a master restart; has not re-registered yet.
+    Recovering,
 }
 
 /// What the master knows of one agent.
@@ -194,6 +169,10 @@ pub struct FrameworkState {
     pub conn: Option<Conn>,
     /// When it disconnected (failover timer start).
     pub disconnected_at: Option<Instant>,
+    /// Least time kept after `disconnected_at` whatever its failover timeout: after a
+    /// master restart, the agent re-register timeout (the master was down, not the
+    /// scheduler). Zero otherwise.
+    pub failover_grace: Duration,
     /// Its tasks.
     pub tasks: HashMap<TaskId, TaskEntry>,
     /// Its outstanding offers.
@@ -245,6 +224,8 @@ pub struct MasterCore {
     pub(crate) allocation_due: Option<Instant>,
     pub(crate) next_ping: Option<Instant>,
     pub(crate) next_heartbeat: Option<Instant>,
+    /// After a restart: when agents still recovering are marked unreachable.
+    pub(crate) reregister_deadline: Option<Instant>,
     pub(crate) out: Vec<Command>,
     /// Counters for `/metrics`.
     pub counters: Counters,
@@ -274,6 +255,7 @@ impl MasterCore {
             allocation_due: None,
             next_ping: None,
             next_heartbeat: None,
+            reregister_deadline: None,
             out: Vec::new(),
             counters: Counters::default(),
             allocated_last_tick: false,
@@ -327,6 +309,7 @@ impl MasterCore {
             self.next_offer_expiry(),
             self.next_failover_expiry(),
             self.next_agent_removal(),
+            self.reregister_deadline,
         ]
         .into_iter()
         .flatten()
@@ -338,6 +321,7 @@ impl MasterCore {
         self.tick_heartbeats(now);
         self.tick_failovers(now);
         self.tick_agent_removals(now);
+        self.tick_recovery(now);
         self.tick_offer_timeouts(now);
         // An expired decline filter is a change: its agent may be offered again.
         let filters_expired = self.allocator.expire_filters(now) > 0;
@@ -494,6 +478,11 @@ impl MasterCore {
         if let Some(conn) = self.frameworks.get(framework_id).and_then(|f| f.conn) {
             self.out.push(Command::ToScheduler { conn, event });
         }
+    }
+
+    /// Records a registry change (the shell appends it to the registry log).
+    pub(crate) fn persist(&mut self, op: RegistryOp) {
+        self.out.push(Command::Persist(op));
     }
 
     /// Sends a message to an agent if it is connected.

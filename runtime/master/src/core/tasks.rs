@@ -446,16 +446,7 @@ impl MasterCore {
             for rt in tasks {
                 match fw.tasks.get(&rt.task_id) {
                     Some(t) => answers.push(reconciled(&t.status, self.unix_now)),
-                    None => {
-                        let state = self.unknown_task_state(framework_id);
-                        answers.push(self.master_status(
-                            rt.task_id.clone(),
-                            state,
-                            TaskStatusReason::Reconciliation,
-                            format!("task {} is unknown to the master", rt.task_id),
-                            rt.agent_id,
-                        ));
-                    }
+                    None => answers.extend(self.unknown_task_answer(framework_id, &rt)),
                 }
             }
         }

@@ -6,10 +6,17 @@ use drover_proto::{
     TaskState, TaskStatusReason, TaskStatusSource,
 };
 
-const AGENT_CONN: Conn = 1;
-const FW_CONN: Conn = 100;
+pub(super) const AGENT_CONN: Conn = 1;
+pub(super) const FW_CONN: Conn = 100;
 
-fn master() -> MasterCore {
+/// The first command that is not a registry write.
+pub(super) fn first_msg(out: &[Command]) -> &Command {
+    out.iter()
+        .find(|c| !matches!(c, Command::Persist(_)))
+        .expect("a message besides registry writes")
+}
+
+pub(super) fn master() -> MasterCore {
     MasterCore::new(MasterConfig::new(MasterInfo {
         id: "m".into(),
         hostname: "localhost".into(),
@@ -19,7 +26,7 @@ fn master() -> MasterCore {
     }))
 }
 
-fn agent_info(res: &str) -> AgentInfo {
+pub(super) fn agent_info(res: &str) -> AgentInfo {
     AgentInfo {
         id: None,
         hostname: "host1".into(),
@@ -30,7 +37,7 @@ fn agent_info(res: &str) -> AgentInfo {
     }
 }
 
-fn register_agent(m: &mut MasterCore, now: Instant, conn: Conn, res: &str) -> AgentId {
+pub(super) fn register_agent(m: &mut MasterCore, now: Instant, conn: Conn, res: &str) -> AgentId {
     let out = m.handle(
         now,
         Input::Agent {
@@ -40,7 +47,7 @@ fn register_agent(m: &mut MasterCore, now: Instant, conn: Conn, res: &str) -> Ag
             },
         },
     );
-    match &out[0] {
+    match first_msg(&out) {
         Command::ToAgent {
             msg: MasterToAgent::Registered { agent_id, .. },
             ..
@@ -49,7 +56,12 @@ fn register_agent(m: &mut MasterCore, now: Instant, conn: Conn, res: &str) -> Ag
     }
 }
 
-fn subscribe(m: &mut MasterCore, now: Instant, conn: Conn, info: FrameworkInfo) -> FrameworkId {
+pub(super) fn subscribe(
+    m: &mut MasterCore,
+    now: Instant,
+    conn: Conn,
+    info: FrameworkInfo,
+) -> FrameworkId {
     let out = m.handle(
         now,
         Input::Scheduler {
@@ -59,7 +71,7 @@ fn subscribe(m: &mut MasterCore, now: Instant, conn: Conn, info: FrameworkInfo) 
             },
         },
     );
-    match &out[0] {
+    match first_msg(&out) {
         Command::ToScheduler {
             event: SchedulerEvent::Subscribed { framework_id, .. },
             ..
@@ -68,7 +80,7 @@ fn subscribe(m: &mut MasterCore, now: Instant, conn: Conn, info: FrameworkInfo) 
     }
 }
 
-fn offers_in(out: &[Command]) -> Vec<Offer> {
+pub(super) fn offers_in(out: &[Command]) -> Vec<Offer> {
     out.iter()
         .flat_map(|c| match c {
             Command::ToScheduler {
@@ -80,7 +92,7 @@ fn offers_in(out: &[Command]) -> Vec<Offer> {
         .collect()
 }
 
-fn updates_in(out: &[Command]) -> Vec<TaskStatus> {
+pub(super) fn updates_in(out: &[Command]) -> Vec<TaskStatus> {
     out.iter()
         .filter_map(|c| match c {
             Command::ToScheduler {
@@ -93,12 +105,12 @@ fn updates_in(out: &[Command]) -> Vec<TaskStatus> {
 }
 
 /// Runs ticks until the allocation window has passed; returns all commands.
-fn settle(m: &mut MasterCore, now: &mut Instant) -> Vec<Command> {
+pub(super) fn settle(m: &mut MasterCore, now: &mut Instant) -> Vec<Command> {
     *now += Duration::from_millis(10);
     m.handle(*now, Input::Tick)
 }
 
-fn setup() -> (MasterCore, Instant, AgentId, FrameworkId, Offer) {
+pub(super) fn setup() -> (MasterCore, Instant, AgentId, FrameworkId, Offer) {
     let mut m = master();
     let mut now = Instant::now();
     let agent = register_agent(&mut m, now, AGENT_CONN, "cpus:4;mem:4096");
@@ -108,7 +120,7 @@ fn setup() -> (MasterCore, Instant, AgentId, FrameworkId, Offer) {
     (m, now, agent, fw, offers[0].clone())
 }
 
-fn task(id: &str, agent: &AgentId, res: &str) -> TaskInfo {
+pub(super) fn task(id: &str, agent: &AgentId, res: &str) -> TaskInfo {
     TaskInfo::command(
         id,
         agent.clone(),
@@ -117,7 +129,7 @@ fn task(id: &str, agent: &AgentId, res: &str) -> TaskInfo {
     )
 }
 
-fn accept(
+pub(super) fn accept(
     m: &mut MasterCore,
     now: Instant,
     fw: &FrameworkId,
@@ -261,7 +273,7 @@ fn calls_for_unknown_framework_are_rejected() {
             },
         },
     );
-    match &out[0] {
+    match first_msg(&out) {
         Command::ToScheduler {
             event: SchedulerEvent::Rejected { call, message },
             ..
@@ -452,7 +464,7 @@ fn silent_agent_becomes_unreachable_and_tasks_are_reported() {
         },
     );
     assert!(matches!(
-        &out[0],
+        first_msg(&out),
         Command::ToAgent {
             msg: MasterToAgent::Reregistered { .. },
             ..

@@ -103,6 +103,7 @@ impl MasterCore {
                     status: match a.status {
                         AgentStatus::Active => "active",
                         AgentStatus::Unreachable => "unreachable",
+                        AgentStatus::Recovering => "recovering",
                     },
                     connected: a.conn.is_some(),
                     resources: a.info.resources.to_string(),

@@ -14,7 +14,8 @@
 //! Updates: `TASK_STARTING` on launch, `TASK_RUNNING` once spawned, `TASK_KILLING` on a
 //! kill if the framework declared `TaskKillingState`, then one terminal state:
 //! `TASK_FINISHED` (exit 0), `TASK_FAILED` (non-zero exit, a signal it did not ask for,
-//! or a command that could not be spawned) or `TASK_KILLED` (exited after a kill).
+//! or a command that could not be spawned; an OOM kill with
+//! `REASON_CONTAINER_LIMITATION_MEMORY`) or `TASK_KILLED` (exited after a kill).
 //!
 //! Extension point for health checks (a later change): a check result arrives as one
 //! more [`Input`], the core decides on `healthy` updates and on killing the task after
@@ -34,6 +35,8 @@ pub enum ExitKind {
     Code(i32),
     /// A signal (this number) terminated it.
     Signal(i32),
+    /// The kernel's OOM killer ended it at its memory limit (Docker's `OOMKilled`).
+    OomKilled,
 }
 
 impl ExitKind {
@@ -45,6 +48,7 @@ impl ExitKind {
                 Ok(s) => format!("Command terminated with signal {}", s.as_str()),
                 Err(_) => format!("Command terminated with signal {sig}"),
             },
+            ExitKind::OomKilled => "Container exceeded its memory limit and was OOM-killed".into(),
         }
     }
 }
@@ -188,14 +192,20 @@ impl CommandCore {
             Input::Spawned => self.on_spawned(now, &mut out),
             Input::SpawnFailed { error } => {
                 if let Phase::Launching { task, .. } = &self.phase {
-                    let program = task.command.as_ref().and_then(|c| c.value.clone());
-                    let message = format!(
-                        "Failed to launch command {:?}: {error}",
-                        program.unwrap_or_default()
-                    );
-                    let status = update(&task.task_id, TaskState::Failed)
-                        .with_message(message)
-                        .with_reason(TaskStatusReason::CommandExited);
+                    let status = if runs_in_docker(task) {
+                        update(&task.task_id, TaskState::Failed)
+                            .with_message(format!("Failed to launch the Docker container: {error}"))
+                            .with_reason(TaskStatusReason::ContainerLaunchFailed)
+                    } else {
+                        let program = task.command.as_ref().and_then(|c| c.value.clone());
+                        let message = format!(
+                            "Failed to launch command {:?}: {error}",
+                            program.unwrap_or_default()
+                        );
+                        update(&task.task_id, TaskState::Failed)
+                            .with_message(message)
+                            .with_reason(TaskStatusReason::CommandExited)
+                    };
                     self.terminal(now, status, &mut out);
                 }
             }
@@ -248,6 +258,8 @@ impl CommandCore {
         }
         let command = match &task.command {
             Some(c) if c.value.as_deref().is_some_and(|v| !v.trim().is_empty()) => c.clone(),
+            // A Docker task without a command runs its image's default command.
+            c if runs_in_docker(&task) => c.clone().unwrap_or_default(),
             _ => {
                 let status = update(&task.task_id, TaskState::Failed)
                     .with_message(format!(
@@ -336,6 +348,9 @@ impl CommandCore {
                 ExitKind::Code(0) => {
                     update(&task.task_id, TaskState::Finished).with_message(kind.describe())
                 }
+                ExitKind::OomKilled => update(&task.task_id, TaskState::Failed)
+                    .with_message(kind.describe())
+                    .with_reason(TaskStatusReason::ContainerLimitationMemory),
                 _ => update(&task.task_id, TaskState::Failed)
                     .with_message(kind.describe())
                     .with_reason(TaskStatusReason::CommandExited),
@@ -389,6 +404,13 @@ impl CommandCore {
         self.phase = Phase::Done;
         out.push(Command::Exit(code));
     }
+}
+
+/// True if the task asks for a Docker container.
+fn runs_in_docker(task: &TaskInfo) -> bool {
+    task.container
+        .as_ref()
+        .is_some_and(|c| c.kind == drover_proto::ContainerType::Docker)
 }
 
 /// An executor update for `task_id` in `state`.

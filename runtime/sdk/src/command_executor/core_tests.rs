@@ -90,6 +90,35 @@ fn exit_zero_finishes_and_exits_after_the_acknowledgement() {
 }
 
 #[test]
+fn an_oom_kill_fails_with_the_memory_limitation_reason() {
+    let t0 = Instant::now();
+    let mut core = running(t0);
+    let status = last_update(&core.handle(t0, Input::Exited(ExitKind::OomKilled)));
+    assert_eq!(status.state, TaskState::Failed);
+    assert_eq!(
+        status.reason,
+        Some(TaskStatusReason::ContainerLimitationMemory)
+    );
+}
+
+#[test]
+fn a_docker_task_may_leave_the_command_to_its_image() {
+    let mut t = task();
+    t.command = None;
+    t.container = Some(drover_proto::ContainerInfo {
+        kind: drover_proto::ContainerType::Docker,
+        docker: None,
+        mesos: None,
+        volumes: Vec::new(),
+        hostname: None,
+    });
+    let mut core = CommandCore::new(ACK_TIMEOUT);
+    let out = core.handle(Instant::now(), Input::Launch(t));
+    assert_eq!(states(&out), [TaskState::Starting]);
+    assert!(out.iter().any(|c| matches!(c, Command::Spawn(_))));
+}
+
+#[test]
 fn non_zero_exit_fails_with_the_status() {
     let t0 = Instant::now();
     let mut core = running(t0);

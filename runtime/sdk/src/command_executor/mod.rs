@@ -12,6 +12,11 @@
 //!   S", or a command that could not be spawned) or `TASK_KILLED`;
 //! - a kill sends SIGTERM to the whole group, then SIGKILL after the kill policy's grace
 //!   period (3 s by default);
+//! - a task whose `ContainerInfo` is DOCKER runs as a Docker container instead, through
+//!   the engine at `DROVER_DOCKER_SOCKET` (set by the docker containerizer; default
+//!   `/var/run/docker.sock`): same updates, an OOM kill ends `TASK_FAILED` with
+//!   `REASON_CONTAINER_LIMITATION_MEMORY`, its logs go to the sandbox files, and the
+//!   host ports of its `ports` resources are in `PORT0…`/`PORTS`;
 //! - once the terminal update is acknowledged, or [`TERMINAL_ACK_TIMEOUT`] after it
 //!   was sent, the executor exits.
 //!
@@ -19,6 +24,8 @@
 //! executor driver, the shell and the process together.
 
 pub mod core;
+mod docker;
+mod docker_spec;
 mod process;
 mod shell;
 
@@ -49,6 +56,16 @@ pub fn run() -> Result<i32, SdkError> {
 /// [`run`] with an explicit configuration instead of the environment.
 pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
     let sandbox = config.sandbox.clone();
+    let docker_ctx = docker_spec::DockerContext {
+        socket: std::env::var_os(drover_containerizer_docker::ENV_DOCKER_SOCKET).map_or_else(
+            || drover_containerizer_docker::DEFAULT_SOCKET.into(),
+            Into::into,
+        ),
+        container_id: config.container_id.to_string(),
+        agent_id: config.agent_id.to_string(),
+        framework_id: config.framework_id.to_string(),
+        scope: std::env::var(drover_containerizer_docker::ENV_DOCKER_SCOPE).ok(),
+    };
     let (tx, rx) = unbounded_channel();
     let (driver, driver_run) =
         ExecutorDriver::start(config, CommandExecutor { inputs: tx.clone() })?;
@@ -63,6 +80,7 @@ pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
             result
         });
         let code = Shell::new(driver, sandbox, TERMINAL_ACK_TIMEOUT)
+            .with_docker(docker_ctx)
             .run(rx)
             .await;
         match ended.await {

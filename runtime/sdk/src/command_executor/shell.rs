@@ -1,6 +1,7 @@
 //! The command executor's shell: runs [`CommandCore`]'s commands (spawn, signal, send
 //! updates, exit) and feeds it what happens (driver callbacks, the process's exit, the
-//! clock). It decides nothing itself.
+//! clock). It decides nothing itself. A task with a DOCKER container is "spawned" as a
+//! Docker container instead of a process (see [`super::docker`]).
 //!
 //! ```text
 //!  ExecutorDriver callbacks ─▶ CommandExecutor ─▶ mpsc ─┐
@@ -18,6 +19,8 @@ use tokio::process::Child;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::core::{Command, CommandCore, ExitKind, Input};
+use super::docker::{self, DockerRun, Event};
+use super::docker_spec::{docker_spec, is_docker, DockerContext};
 use super::process;
 use crate::executor::{Executor, ExecutorDriver};
 
@@ -104,6 +107,12 @@ pub(crate) struct Shell<O: Outbox> {
     /// Process group of the task (its pid), kept after the process is reaped so that a
     /// late SIGKILL still reaches what it left behind.
     pgid: Option<u32>,
+    /// Where and as whom DOCKER tasks run.
+    docker_ctx: Option<DockerContext>,
+    /// The launched task, when it asks for a Docker container.
+    docker_task: Option<TaskInfo>,
+    /// The task's running Docker container.
+    docker: Option<DockerRun>,
 }
 
 impl<O: Outbox> Shell<O> {
@@ -116,7 +125,16 @@ impl<O: Outbox> Shell<O> {
             sandbox,
             child: None,
             pgid: None,
+            docker_ctx: None,
+            docker_task: None,
+            docker: None,
         }
+    }
+
+    /// The same shell, able to run DOCKER tasks as described by `ctx`.
+    pub(crate) fn with_docker(mut self, ctx: DockerContext) -> Self {
+        self.docker_ctx = Some(ctx);
+        self
     }
 
     /// Runs until the core decides to exit; returns the executor's exit status. A
@@ -130,8 +148,18 @@ impl<O: Outbox> Shell<O> {
                     self.child = None;
                     Input::Exited(exited)
                 }
+                event = next_docker(&mut self.docker) => match event {
+                    Event::Started => Input::Spawned,
+                    Event::Failed(error) => Input::SpawnFailed { error },
+                    Event::Exited(kind) => Input::Exited(kind),
+                },
                 () = sleep_until(deadline) => Input::Tick,
             };
+            if let Input::Launch(task) = &input {
+                if is_docker(task) && self.docker_task.is_none() && self.child.is_none() {
+                    self.docker_task = Some(task.clone());
+                }
+            }
             for command in self.core.handle(Instant::now(), input) {
                 if let Some(code) = self.execute(command) {
                     return code;
@@ -146,6 +174,11 @@ impl<O: Outbox> Shell<O> {
             Command::Update(status) => {
                 tracing::info!(task = %status.task_id, state = %status.state, message = ?status.message, "task status");
                 self.outbox.update(status);
+            }
+            Command::Spawn(_) if self.docker_task.is_some() => {
+                if let Some(error) = self.start_docker() {
+                    return self.feed(Input::SpawnFailed { error });
+                }
             }
             Command::Spawn(info) => {
                 let input = match process::spawn(&info, &self.sandbox) {
@@ -163,6 +196,11 @@ impl<O: Outbox> Shell<O> {
                     }
                 }
             }
+            Command::Signal(signal) if self.docker.is_some() => {
+                if let Some(run) = &self.docker {
+                    run.signal(signal);
+                }
+            }
             Command::Signal(signal) => {
                 if let Some(pgid) = self.pgid {
                     tracing::info!(pgid, ?signal, "signalling the task's process group");
@@ -175,6 +213,41 @@ impl<O: Outbox> Shell<O> {
             }
         }
         None
+    }
+}
+
+impl<O: Outbox> Shell<O> {
+    /// Starts the DOCKER task's container; `Some(why)` if it cannot even be tried.
+    fn start_docker(&mut self) -> Option<String> {
+        let task = self.docker_task.as_ref()?;
+        let Some(ctx) = &self.docker_ctx else {
+            return Some("this executor cannot run Docker containers".into());
+        };
+        match docker_spec(task, ctx, &self.sandbox) {
+            Ok(spec) => {
+                self.docker = Some(docker::start(&ctx.socket, spec, &self.sandbox));
+                None
+            }
+            Err(error) => Some(error),
+        }
+    }
+
+    /// Feeds `input` to the core and carries out what it says.
+    fn feed(&mut self, input: Input) -> Option<i32> {
+        for command in self.core.handle(Instant::now(), input) {
+            if let Some(code) = self.execute(command) {
+                return Some(code);
+            }
+        }
+        None
+    }
+}
+
+/// The container's next event; pending forever without one.
+async fn next_docker(run: &mut Option<DockerRun>) -> Event {
+    match run {
+        Some(run) => run.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,6 +3,7 @@
 mod executors;
 mod kill;
 mod mock;
+mod recovery;
 mod registration;
 mod run_task;
 mod status_updates;

@@ -1,0 +1,212 @@
+//! Process helpers for the agent restart test: guards that kill what a test started,
+//! log dumps on failure, free ports, polling, `/proc` scans and `drover` queries.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub(crate) const DROVER: &str = env!("CARGO_BIN_EXE_drover");
+/// Longest wait for anything here.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Processes started by the test, and every `sleep <its durations>` or process whose
+/// environment names the test's home (executors), killed on drop.
+#[derive(Default)]
+pub(crate) struct Guard {
+    pub(crate) children: Vec<Child>,
+    pub(crate) pids: Vec<i32>,
+    pub(crate) home: Option<std::path::PathBuf>,
+    pub(crate) sleeps: Vec<&'static str>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pid in self.pids.iter().copied().filter(|p| alive(*p)) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let ours = |argv: &[String]| {
+            argv.len() == 2 && argv[0].ends_with("sleep") && self.sleeps.contains(&argv[1].as_str())
+        };
+        for pid in find(ours) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if let Some(home) = &self.home {
+            for pid in find(|_| true).into_iter().filter(|p| mentions(*p, home)) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Prints the processes' logs if the test fails.
+pub(crate) struct Logs<'a>(pub(crate) &'a Path);
+
+impl Drop for Logs<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for name in [
+            "master.log",
+            "agent-1.log",
+            "agent-2.log",
+            "run.log",
+            "run-doomed.log",
+        ] {
+            let text = std::fs::read_to_string(self.0.join(name)).unwrap_or_default();
+            eprintln!("===== {name}\n{text}");
+        }
+        let mut dirs = vec![self.0.join("agent/frameworks")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.file_name().is_some_and(|n| n == "stderr") {
+                    let text = std::fs::read_to_string(&p).unwrap_or_default();
+                    eprintln!("===== {}\n{text}", p.display());
+                }
+            }
+        }
+    }
+}
+
+/// `n` consecutive ports free on both TCP and UDP on 127.0.0.1; the first one.
+pub(crate) fn free_ports(n: u16, salt: u64) -> u16 {
+    let seed = u64::from(std::process::id()) ^ 0x5bd1_e995 ^ salt.wrapping_mul(104_729);
+    for attempt in 0..200u64 {
+        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 30_000) as u16;
+        let ok = (base..base + n).all(|p| {
+            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        });
+        if ok {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports found");
+}
+
+pub(crate) fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub(crate) fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Pids of live processes whose argv matches.
+pub(crate) fn find(matches: impl Fn(&[String]) -> bool) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = raw
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if matches(&argv) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether a process's environment mentions `dir` (executors get their sandbox in it).
+pub(crate) fn mentions(pid: i32, dir: &Path) -> bool {
+    mentions_str(pid, &dir.to_string_lossy())
+}
+
+pub(crate) fn mentions_str(pid: i32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| String::from_utf8_lossy(&env).contains(needle))
+        .unwrap_or(false)
+}
+
+pub(crate) fn drover(home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(DROVER);
+    c.args(args)
+        .env("DROVER_HOME", home)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    c
+}
+
+pub(crate) fn spawn(home: &Path, args: &[&str], log: &str) -> Child {
+    let log = std::fs::File::create(home.join(log)).expect("log file");
+    drover(home, args)
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("drover starts")
+}
+
+/// `drover <view> --json` as JSON.
+pub(crate) fn query(home: &Path, view: &str, master: &str) -> Option<serde_json::Value> {
+    let out = drover(home, &[view, "--json", "--master", master])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// `(id, state, agent_id)` of every task the master lists.
+pub(crate) fn tasks(home: &Path, master: &str) -> Option<Vec<(String, String, String)>> {
+    let v = query(home, "tasks", master)?;
+    let s = |t: &serde_json::Value, k: &str| t[k].as_str().unwrap_or("").to_owned();
+    Some(
+        v.as_array()?
+            .iter()
+            .map(|t| (s(t, "id"), s(t, "state"), s(t, "agent_id")))
+            .collect(),
+    )
+}
+
+/// The id and agent of a task in `state` that is not in `except`, once there is one.
+pub(crate) fn task_in(home: &Path, master: &str, state: &str, except: &[&str]) -> (String, String) {
+    poll(&format!("a task to be {state}"), || {
+        let t = tasks(home, master)?;
+        t.into_iter()
+            .find(|(id, st, _)| st == state && !except.contains(&id.as_str()))
+            .map(|(id, _, agent)| (id, agent))
+    })
+}
+
+/// The state of task `id` as the master lists it, once it is `state`.
+pub(crate) fn wait_state(home: &Path, master: &str, id: &str, state: &str) -> String {
+    poll(&format!("task {id} to be {state}"), || {
+        let t = tasks(home, master)?;
+        t.into_iter()
+            .find(|(i, st, _)| i == id && st == state)
+            .map(|(_, _, agent)| agent)
+    })
+}
