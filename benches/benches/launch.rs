@@ -18,7 +18,8 @@
 //! Environment: `DROVER_BENCH_AGENTS` (default 1000), `DROVER_BENCH_TASKS` (100000),
 //! `DROVER_BENCH_TASK_CPUS` (0.1) and `DROVER_BENCH_AGENT_CPUS` (1: with 0.1 per task,
 //! at most 10 tasks per agent at a time, 10,000 in flight on 1,000 agents),
-//! `DROVER_BENCH_NET_THREADS` (transport threads shared by the agents, 1).
+//! `DROVER_BENCH_NET_THREADS` (transport threads shared by the agents, 1),
+//! `DROVER_BENCH_ALLOC_WINDOW_US` (the master's allocation window, 5000 as by default).
 //! Goal: ≥ 10,000 tasks/s sustained on 2 cores.
 //! Run: `cargo bench -p drover-benches --bench launch`
 //! (quick: `DROVER_BENCH_AGENTS=50 DROVER_BENCH_TASKS=5000 cargo bench ... --bench launch`).
@@ -50,6 +51,7 @@ struct Params {
     task_cpus: f64,
     agent_cpus: f64,
     net_threads: usize,
+    alloc_window_us: u64,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
@@ -68,6 +70,7 @@ fn main() -> BenchResult<()> {
         task_cpus: env_or("DROVER_BENCH_TASK_CPUS", 0.1)?,
         agent_cpus: env_or("DROVER_BENCH_AGENT_CPUS", 1.0)?,
         net_threads: env_or("DROVER_BENCH_NET_THREADS", 1)?,
+        alloc_window_us: env_or("DROVER_BENCH_ALLOC_WINDOW_US", 5000)?,
     };
     actix_rt::System::new().block_on(run(&p))
 }
@@ -123,6 +126,7 @@ async fn run(p: &Params) -> BenchResult<()> {
     });
     // Agents are never lost during the run: pings every few seconds are plenty.
     config.agent_ping_timeout = Duration::from_secs(5);
+    config.allocation_window = Duration::from_micros(p.alloc_window_us);
     let master = drover_master::start(MasterOptions {
         quic_addr: "127.0.0.1:0".parse()?,
         http_addr: "127.0.0.1:0".parse()?,
@@ -239,8 +243,8 @@ fn report(
         overall
     };
     println!(
-        "launch: {} agents, {} tasks (cpus {} each, mock run_for 0)",
-        p.agents, p.tasks, p.task_cpus
+        "launch: {} agents (cpus {} each), {} tasks (cpus {} each, mock run_for 0), allocation window {} us",
+        p.agents, p.agent_cpus, p.tasks, p.task_cpus, p.alloc_window_us
     );
     println!(
         "  agents registered in {:.2} s",

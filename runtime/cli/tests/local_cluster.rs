@@ -324,13 +324,6 @@ fn drover_up_runs_a_framework_and_drover_run_then_stops_cleanly() {
         Some("TASK_RUNNING"),
         "{tasks}"
     );
-    assert!(
-        list.iter()
-            .filter(|t| t["state"] == "TASK_FINISHED")
-            .count()
-            >= 1,
-        "{tasks}"
-    );
 
     // `drover run`: output streamed, the task's exit code passed on.
     let out = cluster.drover(&["run", "--", "sh", "-c", "echo hi; exit 3"]);

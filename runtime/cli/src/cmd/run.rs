@@ -45,6 +45,9 @@ pub(crate) struct RunArgs {
     /// Give up if the master cannot be reached within this time.
     #[arg(long, default_value = "15s", value_parser = crate::parse_duration)]
     connect_timeout: Duration,
+    /// Give up if no offer fits the task within this time.
+    #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
+    offer_timeout: Duration,
     /// Do not stream the task's output.
     #[arg(long)]
     no_output: bool,
@@ -54,6 +57,7 @@ pub(crate) struct RunArgs {
 }
 
 enum Event {
+    Launched,
     Update(TaskStatus),
     Error(String),
     Interrupted,
@@ -110,6 +114,7 @@ impl Scheduler for RunScheduler {
                 task.task_id, offer.agent_id, offer.hostname
             );
             self.launched = true;
+            let _ = self.tx.send(Event::Launched);
             let _ = driver.launch([offer.id], vec![task]);
             let _ = driver.suppress(vec![]);
         }
@@ -242,11 +247,29 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let mut killed_by_user = false;
     let started = std::time::Instant::now();
     let mut ever_subscribed = false;
+    let mut launched = false;
     loop {
         let ev = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(ev) => ev,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 ever_subscribed |= driver.is_subscribed();
+                if ever_subscribed
+                    && !launched
+                    && started.elapsed() > a.connect_timeout + a.offer_timeout
+                {
+                    let _ = driver.teardown();
+                    let _ = run.join();
+                    anyhow::bail!(
+                        "no agent offered cpus:{} mem:{}{} within {:?}",
+                        a.cpus,
+                        a.mem,
+                        a.containerizer
+                            .as_ref()
+                            .map(|c| format!(" with the {c} containerizer"))
+                            .unwrap_or_default(),
+                        a.offer_timeout
+                    );
+                }
                 if !ever_subscribed && started.elapsed() > a.connect_timeout {
                     let _ = driver.stop(false);
                     anyhow::bail!(
@@ -259,6 +282,7 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         match ev {
+            Event::Launched => launched = true,
             Event::Update(status) => {
                 if status.task_id != task_id {
                     continue;

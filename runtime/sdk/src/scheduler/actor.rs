@@ -82,9 +82,9 @@ impl<S: Scheduler> Actor for SchedulerActor<S> {
 impl<S: Scheduler> SchedulerActor<S> {
     /// Runs `input` through the core and carries out its commands.
     fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
-        for command in self.core.handle(Instant::now(), input) {
-            self.execute(command, ctx);
-        }
+        let commands = self.core.handle(Instant::now(), input);
+        // Publish the core's state before running callbacks, so a callback (e.g.
+        // `subscribed`) sees the driver as it now is.
         let shared = self.driver.shared();
         shared
             .subscribed
@@ -93,6 +93,9 @@ impl<S: Scheduler> SchedulerActor<S> {
             .framework_id
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = self.core.framework_id().cloned();
+        for command in commands {
+            self.execute(command, ctx);
+        }
         self.arm_timer(ctx);
     }
 
