@@ -124,7 +124,10 @@ impl Drop for Cluster {
 
 /// `n` consecutive ports free on both TCP and UDP on 127.0.0.1; the first one.
 fn free_ports(n: u16) -> u16 {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let seed = std::process::id() as u64 ^ nanos;
     for attempt in 0..200u64 {
         let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 30_000) as u16;
         let ok = (base..base + n).all(|p| {

@@ -6,9 +6,11 @@
 //!  Agent::start(config)
 //!   ├─ validate, resolve masters, create work dir, discover resources
 //!   ├─ load TLS identity (<tls_dir>/<tls_name>.pem, role agent) → QUIC Node on `listen`
+//!   │  (on `transport_runtime` if given, shared with other agents of this process)
 //!   ├─ containerizers → composing → recovery (--recover): meta/agent.json →
 //!   │    recover(checkpointed handles) → Input::Recover (see `recovery`, `checkpointer`)
-//!   ├─ actor context ─▶ Node::serve(executor) + HTTP server (both need its address)
+//!   ├─ actor context ─▶ Node::serve(executor) + HTTP server unless `http_enabled` is
+//!   │                   off (both need its address)
 //!   └─ AgentCore(settings) ─▶ actor runs: Start → connect to a master → Register
 //! ```
 

@@ -226,6 +226,9 @@ pub struct MasterCore {
     pub(crate) next_heartbeat: Option<Instant>,
     /// After a restart: when agents still recovering are marked unreachable.
     pub(crate) reregister_deadline: Option<Instant>,
+    /// A lower bound of the earliest `unreachable_since` (exact after each removal tick),
+    /// so that `next_deadline`, called after every input, never scans all agents.
+    pub(crate) earliest_unreachable: Option<Instant>,
     pub(crate) out: Vec<Command>,
     /// Counters for `/metrics`.
     pub counters: Counters,
@@ -256,6 +259,7 @@ impl MasterCore {
             next_ping: None,
             next_heartbeat: None,
             reregister_deadline: None,
+            earliest_unreachable: None,
             out: Vec::new(),
             counters: Counters::default(),
             allocated_last_tick: false,
@@ -321,6 +325,7 @@ impl MasterCore {
         self.tick_heartbeats(now);
         self.tick_failovers(now);
         self.tick_agent_removals(now);
+        self.refresh_earliest_unreachable();
         self.tick_recovery(now);
         self.tick_offer_timeouts(now);
         // An expired decline filter is a change: its agent may be offered again.

@@ -80,6 +80,7 @@ impl MasterCore {
         if recovering > 0 {
             self.reregister_deadline = Some(now + grace);
         }
+        self.refresh_earliest_unreachable();
         tracing::info!(
             agents = registry.agents.len(),
             recovering,

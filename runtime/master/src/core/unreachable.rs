@@ -35,6 +35,7 @@ impl MasterCore {
         };
         agent.status = AgentStatus::Unreachable;
         agent.unreachable_since = Some(now);
+        self.note_unreachable(now);
         let at_unix = self.unix_now;
         self.out.push(Command::Persist(RegistryOp::MarkUnreachable {
             id: agent_id.clone(),
@@ -87,11 +88,18 @@ impl MasterCore {
     }
 
     pub(crate) fn next_agent_removal(&self) -> Option<Instant> {
-        self.agents
-            .values()
-            .filter_map(|a| a.unreachable_since)
-            .min()
+        self.earliest_unreachable
             .map(|t| t + self.config.agent_removal_timeout)
+    }
+
+    /// Records that an agent became unreachable at `at` (keeps the lower bound).
+    pub(crate) fn note_unreachable(&mut self, at: Instant) {
+        self.earliest_unreachable = Some(self.earliest_unreachable.map_or(at, |t| t.min(at)));
+    }
+
+    /// Recomputes the earliest `unreachable_since` exactly (a scan; on ticks only).
+    pub(crate) fn refresh_earliest_unreachable(&mut self) {
+        self.earliest_unreachable = self.agents.values().filter_map(|a| a.unreachable_since).min();
     }
 
     /// Removes agents unreachable for longer than the removal timeout: their tasks become
