@@ -99,7 +99,11 @@ impl MasterCore {
 
     /// Recomputes the earliest `unreachable_since` exactly (a scan; on ticks only).
     pub(crate) fn refresh_earliest_unreachable(&mut self) {
-        self.earliest_unreachable = self.agents.values().filter_map(|a| a.unreachable_since).min();
+        self.earliest_unreachable = self
+            .agents
+            .values()
+            .filter_map(|a| a.unreachable_since)
+            .min();
     }
 
     /// Removes agents unreachable for longer than the removal timeout: their tasks become
