@@ -7,6 +7,8 @@
 //! `drover up`, waits for it, and SIGKILLs whatever of its process tree is left, so a
 //! failing assertion does not leak a cluster.
 
+mod proc_tree;
+
 use drover_proto::{
     CommandInfo, Filters, FrameworkInfo, Offer, Operation, Resources, TaskInfo, TaskState,
     TaskStatus,
@@ -14,7 +16,8 @@ use drover_proto::{
 use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::collections::{HashMap, HashSet};
+use proc_tree::{cmdline, descendants};
+use std::collections::HashSet;
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -149,48 +152,6 @@ fn poll(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// `(pid → ppid)` of every process, and each one's state letter.
-fn processes() -> (HashMap<i32, i32>, HashMap<i32, char>) {
-    let (mut parents, mut states) = (HashMap::new(), HashMap::new());
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        if let Some(ppid) = fields.next().and_then(|s| s.parse().ok()) {
-            parents.insert(pid, ppid);
-            states.insert(pid, state);
-        }
-    }
-    (parents, states)
-}
-
-fn descendants(root: i32) -> HashSet<i32> {
-    let (parents, _) = processes();
-    parents
-        .keys()
-        .copied()
-        .filter(|&pid| {
-            let mut p = pid;
-            for _ in 0..64 {
-                match parents.get(&p) {
-                    Some(&pp) if pp == root => return true,
-                    Some(&pp) if pp > 1 => p = pp,
-                    _ => return false,
-                }
-            }
-            false
-        })
-        .collect()
-}
-
 /// Running (not gone, not a zombie waiting for a reaper).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -200,12 +161,6 @@ fn alive(pid: i32) -> bool {
                 .map(|i| s[i + 1..].trim_start().starts_with('Z'))
         })
         .is_some_and(|zombie| !zombie)
-}
-
-fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
 }
 
 /// Launches `count` `true` tasks, then one `sleep` that stays running; reports updates.

@@ -8,6 +8,8 @@
 //! The test process is a child subreaper, so executors and tasks that outlive their
 //! parents stay its descendants; the [`Procs`] guard SIGKILLs all of them on drop.
 
+mod proc_tree;
+
 use drover_proto::{
     CommandInfo, FrameworkCapability, FrameworkId, FrameworkInfo, Offer, Operation, Resources,
     TaskInfo, TaskState, TaskStatus,
@@ -15,7 +17,7 @@ use drover_proto::{
 use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::collections::{HashMap, HashSet};
+use proc_tree::{cmdline, descendants};
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -151,51 +153,6 @@ fn poll(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// `pid → ppid` of every process.
-fn parents() -> HashMap<i32, i32> {
-    let mut map = HashMap::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
-            map.insert(pid, ppid);
-        }
-    }
-    map
-}
-
-fn descendants(root: i32) -> HashSet<i32> {
-    let parents = parents();
-    parents
-        .keys()
-        .copied()
-        .filter(|&pid| {
-            let mut p = pid;
-            for _ in 0..64 {
-                match parents.get(&p) {
-                    Some(&pp) if pp == root => return true,
-                    Some(&pp) if pp > 1 => p = pp,
-                    _ => return false,
-                }
-            }
-            false
-        })
-        .collect()
-}
-
-fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
 }
 
 /// Our `sleep` task processes.
