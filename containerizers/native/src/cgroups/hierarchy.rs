@@ -85,6 +85,13 @@ impl Hierarchy {
     /// Detects the host's hierarchy from `/proc/self/mountinfo` (and, on v2, the
     /// mount's `cgroup.controllers`).
     pub fn detect() -> io::Result<Hierarchy> {
+        // cgroups-rs answers the host-level question (is /sys/fs/cgroup itself a
+        // cgroup2 mount, i.e. a pure v2 host?) the same way its `hierarchies::auto()`
+        // does; hybrid and v1 hosts are read off mountinfo below.
+        let unified = Path::new(cgroups_rs::fs::hierarchies::UNIFIED_MOUNTPOINT);
+        if cgroups_rs::fs::hierarchies::is_cgroup2_unified_mode() {
+            return Hierarchy::v2_at(unified);
+        }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
         match Hierarchy::from_mountinfo(&mountinfo) {
             Some(Hierarchy::V2 { mount, .. }) => Hierarchy::v2_at(&mount),
