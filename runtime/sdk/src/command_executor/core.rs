@@ -17,16 +17,22 @@
 //! or a command that could not be spawned; an OOM kill with
 //! `REASON_CONTAINER_LIMITATION_MEMORY`) or `TASK_KILLED` (exited after a kill).
 //!
-//! Extension point for health checks (a later change): a check result arrives as one
-//! more [`Input`], the core decides on `healthy` updates and on killing the task after
-//! `consecutive_failures`, and the shell runs the checks while the phase is `Running`.
+//! Health checks: a task with a [`HealthCheck`](drover_proto::HealthCheck) gets a
+//! [`HealthChecker`] when it starts to run. The core asks the shell for probes
+//! ([`Command::Probe`]) while the phase is `Running`, turns each change of health into
+//! a `TASK_RUNNING` update with `healthy` set and `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`,
+//! and kills the task (kill policy as usual) after `consecutive_failures`: it then ends
+//! `TASK_KILLED` with that reason and a message saying the health check failed. Once
+//! health is known, every later update of the task carries it.
 
 use std::time::{Duration, Instant};
 
 use drover_proto::{
-    CommandInfo, FrameworkCapability, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState,
-    TaskStatus, TaskStatusReason, TaskStatusSource,
+    CommandInfo, FrameworkCapability, FrameworkInfo, HealthCheck, KillPolicy, TaskId, TaskInfo,
+    TaskState, TaskStatus, TaskStatusReason, TaskStatusSource,
 };
+
+use super::health::{HealthChecker, HealthCommand, HealthInput, ProbeOutcome};
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +114,13 @@ pub enum Input {
     DriverEnded,
     /// Time passed; check deadlines (see [`CommandCore::next_deadline`]).
     Tick,
+    /// The health probe asked for by [`Command::Probe`] ended.
+    Probed {
+        /// The probe's sequence number.
+        seq: u64,
+        /// How it went.
+        outcome: ProbeOutcome,
+    },
 }
 
 /// What the core asks the shell to do, in order.
@@ -121,6 +134,14 @@ pub enum Command {
     Signal(KillSignal),
     /// Stop the driver and exit the executor with this status.
     Exit(i32),
+    /// Run the task's health check once, giving up after its `timeout`; answer with
+    /// [`Input::Probed`] and this `seq`.
+    Probe {
+        /// Sequence number of the probe.
+        seq: u64,
+        /// The check to run.
+        check: HealthCheck,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +174,10 @@ pub struct CommandCore {
     ack_timeout: Duration,
     killing_state: bool,
     shutdown_grace: Option<Duration>,
+    /// The running task's health checker, if it has a check.
+    health: Option<HealthChecker>,
+    /// Why the health checker had the task killed.
+    health_kill: Option<String>,
 }
 
 impl CommandCore {
@@ -164,6 +189,8 @@ impl CommandCore {
             ack_timeout,
             killing_state: false,
             shutdown_grace: None,
+            health: None,
+            health_kill: None,
         }
     }
 
@@ -177,6 +204,7 @@ impl CommandCore {
         match &self.phase {
             Phase::Killing { escalate_at, .. } => *escalate_at,
             Phase::Terminal { exit_at, .. } => Some(*exit_at),
+            Phase::Running { .. } => self.health.as_ref().and_then(HealthChecker::next_deadline),
             _ => None,
         }
     }
@@ -242,9 +270,59 @@ impl CommandCore {
                 Phase::Idle | Phase::Terminal { .. } => self.exit(0, &mut out),
                 Phase::Done => {}
             },
-            Input::Tick => self.on_tick(now, &mut out),
+            Input::Tick => {
+                self.on_tick(now, &mut out);
+                self.on_health(now, HealthInput::Tick, &mut out);
+            }
+            Input::Probed { seq, outcome } => {
+                self.on_health(now, HealthInput::Outcome { seq, outcome }, &mut out);
+            }
+        }
+        // Once health is known, every update of the task carries it.
+        let healthy = self.health.as_ref().and_then(HealthChecker::healthy);
+        for command in &mut out {
+            if let Command::Update(status) = command {
+                status.healthy = status.healthy.or(healthy);
+            }
         }
         out
+    }
+
+    /// Runs the health checker while the task runs and carries out its decisions.
+    fn on_health(&mut self, now: Instant, input: HealthInput, out: &mut Vec<Command>) {
+        let (Phase::Running { task }, Some(health)) = (&self.phase, &mut self.health) else {
+            return;
+        };
+        let Some(check) = task.health_check.clone() else {
+            return;
+        };
+        let task = task.clone();
+        for decision in health.handle(now, input) {
+            match decision {
+                HealthCommand::Probe { seq } => out.push(Command::Probe {
+                    seq,
+                    check: check.clone(),
+                }),
+                HealthCommand::Report { healthy } => {
+                    let mut status = update(&task.task_id, TaskState::Running)
+                        .with_reason(TaskStatusReason::TaskHealthCheckStatusUpdated);
+                    status.healthy = Some(healthy);
+                    out.push(Command::Update(status));
+                }
+                HealthCommand::Kill {
+                    failures,
+                    last_error,
+                } => {
+                    tracing::warn!(task = %task.task_id, failures, "health check failed: killing the task");
+                    self.health_kill = Some(format!(
+                        "Task killed after failing {failures} consecutive health checks (last: {last_error})"
+                    ));
+                    let grace = task.kill_policy.unwrap_or_default().grace_period;
+                    self.start_kill(now, task, grace, false, out);
+                    return;
+                }
+            }
+        }
     }
 
     fn on_launch(&mut self, now: Instant, task: TaskInfo, out: &mut Vec<Command>) {
@@ -286,7 +364,12 @@ impl CommandCore {
         let (task, kill_grace) = (task.clone(), *kill_grace);
         out.push(Command::Update(update(&task.task_id, TaskState::Running)));
         match kill_grace {
-            None => self.phase = Phase::Running { task },
+            None => {
+                if let Some(check) = task.health_check.clone() {
+                    self.health = Some(HealthChecker::start(check, now));
+                }
+                self.phase = Phase::Running { task };
+            }
             Some(grace) => self.start_kill(now, task, grace, true, out),
         }
     }
@@ -361,7 +444,11 @@ impl CommandCore {
                 ..
             } => {
                 let status = update(&task.task_id, TaskState::Killed).with_message(kind.describe());
-                if *during_launch {
+                if let Some(why) = &self.health_kill {
+                    status
+                        .with_message(format!("{why}; {}", kind.describe()))
+                        .with_reason(TaskStatusReason::TaskHealthCheckStatusUpdated)
+                } else if *during_launch {
                     status.with_reason(TaskStatusReason::TaskKilledDuringLaunch)
                 } else {
                     status
@@ -421,3 +508,7 @@ fn update(task_id: &TaskId, state: TaskState) -> TaskStatus {
 #[cfg(test)]
 #[path = "core_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "core_health_tests.rs"]
+mod health_tests;

@@ -26,6 +26,8 @@
 pub mod core;
 mod docker;
 mod docker_spec;
+pub mod health;
+mod probe;
 mod process;
 mod shell;
 

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use drover_proto::{FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskStatus};
 use tokio::process::Child;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::core::{Command, CommandCore, ExitKind, Input};
 use super::docker::{self, DockerRun, Event};
 use super::docker_spec::{docker_spec, is_docker, DockerContext};
+use super::probe::{self, Target};
 use super::process;
 use crate::executor::{Executor, ExecutorDriver};
 
@@ -113,6 +114,8 @@ pub(crate) struct Shell<O: Outbox> {
     docker_task: Option<TaskInfo>,
     /// The task's running Docker container.
     docker: Option<DockerRun>,
+    /// Health probe outcomes come back here.
+    probes: (UnboundedSender<Input>, UnboundedReceiver<Input>),
 }
 
 impl<O: Outbox> Shell<O> {
@@ -128,6 +131,7 @@ impl<O: Outbox> Shell<O> {
             docker_ctx: None,
             docker_task: None,
             docker: None,
+            probes: unbounded_channel(),
         }
     }
 
@@ -153,6 +157,7 @@ impl<O: Outbox> Shell<O> {
                     Event::Failed(error) => Input::SpawnFailed { error },
                     Event::Exited(kind) => Input::Exited(kind),
                 },
+                Some(probed) = self.probes.1.recv() => probed,
                 () = sleep_until(deadline) => Input::Tick,
             };
             if let Input::Launch(task) = &input {
@@ -211,12 +216,22 @@ impl<O: Outbox> Shell<O> {
                 self.outbox.stop();
                 return Some(code);
             }
+            Command::Probe { seq, check } => {
+                let target = self.probe_target();
+                let results = self.probes.0.clone();
+                probe::spawn(seq, check, self.sandbox.clone(), target, results);
+            }
         }
         None
     }
 }
 
 impl<O: Outbox> Shell<O> {
+    /// Where health probes run: next to the executor (inside the native container).
+    fn probe_target(&self) -> Target {
+        Target::Local
+    }
+
     /// Starts the DOCKER task's container; `Some(why)` if it cannot even be tried.
     fn start_docker(&mut self) -> Option<String> {
         let task = self.docker_task.as_ref()?;

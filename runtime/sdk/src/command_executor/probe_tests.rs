@@ -1,0 +1,143 @@
+//! Probes against real sockets and processes on loopback.
+
+use super::*;
+use drover_proto::HealthCheckKind;
+use std::net::TcpListener;
+
+fn check(kind: HealthCheckKind) -> HealthCheck {
+    HealthCheck {
+        kind,
+        delay: Duration::ZERO,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(2),
+        consecutive_failures: 1,
+        grace_period: Duration::ZERO,
+    }
+}
+
+/// A one-shot HTTP server answering `status_line` on a free loopback port.
+fn http_server(status_line: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(format!("{status_line}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        }
+    });
+    port
+}
+
+/// A port nobody listens on.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn status_lines_parse() {
+    assert_eq!(status_code(b"HTTP/1.1 204 No Content\r\n"), Ok(204));
+    assert_eq!(status_code(b"HTTP/1.0 302 Found\r\nLocation: /"), Ok(302));
+    assert!(status_code(b"SSH-2.0-OpenSSH\r\n").is_err());
+    assert!(status_code(b"HTTP/1.1 abc\r\n").is_err());
+    assert!(status_code(b"").is_err());
+}
+
+#[tokio::test]
+async fn http_2xx_and_3xx_are_healthy_4xx_5xx_and_refused_are_not() {
+    for (line, healthy) in [
+        ("HTTP/1.1 200 OK", true),
+        ("HTTP/1.1 301 Moved Permanently", true),
+        ("HTTP/1.1 404 Not Found", false),
+        ("HTTP/1.1 503 Service Unavailable", false),
+    ] {
+        let port = http_server(line);
+        let c = check(HealthCheckKind::Http {
+            port,
+            path: "/health".into(),
+        });
+        let outcome = network(&c, &Target::Local).await;
+        assert_eq!(
+            outcome == ProbeOutcome::Healthy,
+            healthy,
+            "{line}: {outcome:?}"
+        );
+    }
+    let c = check(HealthCheckKind::Http {
+        port: closed_port(),
+        path: "/".into(),
+    });
+    assert!(
+        matches!(network(&c, &Target::Local).await, ProbeOutcome::Unhealthy(m) if m.contains("cannot connect"))
+    );
+}
+
+#[tokio::test]
+async fn tcp_connect_decides() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let c = check(HealthCheckKind::Tcp { port });
+    assert_eq!(network(&c, &Target::Local).await, ProbeOutcome::Healthy);
+    drop(listener);
+    assert!(matches!(
+        network(&check(HealthCheckKind::Tcp { port }), &Target::Local).await,
+        ProbeOutcome::Unhealthy(_)
+    ));
+}
+
+#[tokio::test]
+async fn command_exit_status_decides_and_stderr_explains() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert_eq!(
+        command(&CommandInfo::shell("test -d ."), dir.path()).await,
+        ProbeOutcome::Healthy
+    );
+    let ProbeOutcome::Unhealthy(why) = command(
+        &CommandInfo::shell("echo not ready >&2; exit 4"),
+        dir.path(),
+    )
+    .await
+    else {
+        panic!("exit 4 is unhealthy");
+    };
+    assert!(why.contains("4") && why.contains("not ready"), "{why}");
+}
+
+#[tokio::test]
+async fn a_probe_past_its_timeout_fails_and_its_command_dies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = check(HealthCheckKind::Command(CommandInfo::shell(
+        "echo $$ > probe.pid; exec sleep 30",
+    )));
+    c.timeout = Duration::from_millis(300);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    spawn(7, c, dir.path().to_path_buf(), Target::Local, tx);
+    let Some(Input::Probed { seq, outcome }) = rx.recv().await else {
+        panic!("no outcome");
+    };
+    assert_eq!(seq, 7);
+    assert!(matches!(outcome, ProbeOutcome::Unhealthy(m) if m.contains("did not answer")));
+    let pid: i32 = std::fs::read_to_string(dir.path().join("probe.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    // kill_on_drop sent SIGKILL; the runtime reaps it shortly after.
+    let mut gone = false;
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Gone, or dead and waiting to be reaped (state Z after the `comm` field).
+        if stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the probe's command outlived its timeout");
+}
