@@ -124,12 +124,20 @@ fn tasks_table(state: &Value) -> String {
                 s(t, "id"),
                 s(f, "name"),
                 s(t, "state"),
+                match t["healthy"].as_bool() {
+                    Some(true) => "healthy".into(),
+                    Some(false) => "unhealthy".into(),
+                    None => "-".into(),
+                },
                 s(t, "agent_id"),
                 s(t, "resources"),
             ]);
         }
     }
-    table(&["ID", "FRAMEWORK", "STATE", "AGENT", "RESOURCES"], rows)
+    table(
+        &["ID", "FRAMEWORK", "STATE", "HEALTH", "AGENT", "RESOURCES"],
+        rows,
+    )
 }
 
 fn frameworks_table(state: &Value) -> String {

@@ -2,7 +2,8 @@
 //! subscribes, launches the command on the first offer that fits, prints state
 //! transitions, streams the task's stdout/stderr from the agent's sandbox, and exits
 //! with the task's exit code (non-zero with the reason printed when the task fails for
-//! another cause).
+//! another cause). `--health-http`/`--health-tcp`/`--health-cmd` attach a health check
+//! (see [`super::health`]); its transitions are printed as they come.
 
 use crate::cmd::stream::Streamer;
 use anyhow::{Context, Result};
@@ -51,6 +52,8 @@ pub(crate) struct RunArgs {
     /// Do not stream the task's output.
     #[arg(long)]
     no_output: bool,
+    #[command(flatten)]
+    health: super::health::HealthArgs,
     /// The command: one argument runs with `sh -c`, several are an argv.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -219,6 +222,7 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
         TaskInfo::command(task_id.clone(), Default::default(), need.clone(), command);
     template.name = a.name.clone().unwrap_or_else(|| a.command.join(" "));
     template.container = container(&a)?;
+    template.health_check = a.health.check()?;
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
     let mut framework = FrameworkInfo::new("drover-run", user);
     framework.roles = vec![a.role.clone()];
@@ -293,7 +297,15 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
                     .map(|m| format!(": {m}"))
                     .unwrap_or_default();
                 let reason = status.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                eprintln!("task {} {}{reason}{msg}", status.task_id, status.state);
+                let health = super::health::describe(&status);
+                if super::health::is_health_change(&status) {
+                    eprintln!("task {} is{health}", status.task_id);
+                } else {
+                    eprintln!(
+                        "task {} {}{health}{reason}{msg}",
+                        status.task_id, status.state
+                    );
+                }
                 if status.state == TaskState::Running && streamer.is_none() && !a.no_output {
                     if let Some(agent) = &status.agent_id {
                         streamer = Some(Streamer::start(http, agent.clone(), task_id.clone()));
