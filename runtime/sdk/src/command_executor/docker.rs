@@ -10,6 +10,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use drover_containerizer_docker::{DockerRunSpec, DockerRunner};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -32,12 +33,19 @@ pub(crate) enum Event {
 pub(crate) struct DockerRun {
     control: UnboundedSender<KillSignal>,
     events: UnboundedReceiver<Event>,
+    /// The container's id once it was created (for health probes).
+    id: Arc<OnceLock<String>>,
 }
 
 impl DockerRun {
     /// Asks for `signal` to be sent to the container.
     pub(crate) fn signal(&self, signal: KillSignal) {
         let _ = self.control.send(signal);
+    }
+
+    /// The container's id, once it runs.
+    pub(crate) fn container_id(&self) -> Option<&str> {
+        self.id.get().map(String::as_str)
     }
 
     /// The next event; pending forever once the run is over.
@@ -56,8 +64,10 @@ pub(crate) fn start(socket: &Path, spec: DockerRunSpec, sandbox: &Path) -> Docke
     let (events_tx, events) = unbounded_channel();
     let socket = socket.to_owned();
     let sandbox = sandbox.to_owned();
+    let id = Arc::new(OnceLock::new());
+    let id_set = id.clone();
     tokio::spawn(async move {
-        let event = match run(&socket, &spec, &sandbox, control_rx, &events_tx).await {
+        let event = match run(&socket, &spec, &sandbox, control_rx, &events_tx, &id_set).await {
             Ok(kind) => Event::Exited(kind),
             Err(RunError::Start(e)) => Event::Failed(e),
             Err(RunError::Lost(e)) => {
@@ -67,7 +77,11 @@ pub(crate) fn start(socket: &Path, spec: DockerRunSpec, sandbox: &Path) -> Docke
         };
         let _ = events_tx.send(event);
     });
-    DockerRun { control, events }
+    DockerRun {
+        control,
+        events,
+        id,
+    }
 }
 
 enum RunError {
@@ -83,6 +97,7 @@ async fn run(
     sandbox: &Path,
     mut control: UnboundedReceiver<KillSignal>,
     events: &UnboundedSender<Event>,
+    id_slot: &OnceLock<String>,
 ) -> Result<ExitKind, RunError> {
     let start_err = |e: drover_containerizer_docker::DockerError| RunError::Start(e.to_string());
     let runner = DockerRunner::connect(socket).await.map_err(start_err)?;
@@ -90,6 +105,7 @@ async fn run(
         .run(spec, &sandbox.join("stdout"), &sandbox.join("stderr"))
         .await
         .map_err(start_err)?;
+    let _ = id_slot.set(started.id.clone());
     let _ = events.send(Event::Started);
     let id = started.id.clone();
     let wait = runner.wait(&id);

@@ -28,6 +28,7 @@ mod docker;
 mod docker_spec;
 pub mod health;
 mod probe;
+mod probe_docker;
 mod process;
 mod shell;
 

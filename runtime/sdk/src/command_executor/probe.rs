@@ -9,10 +9,9 @@
 //!
 //! Where the probe runs ([`Target`]): next to the executor ([`Target::Local`]), which
 //! for the native containerizer is inside the container's namespaces since the executor
-//! runs there; or, for a Docker task, in the container's network namespace
-//! ([`Target::NetNs`]: HTTP and TCP from a thread that `setns`-es into
-//! `/proc/<pid>/ns/net` first; COMMAND through an Engine API exec, see
-//! [`super::probe_docker`]).
+//! runs there; or, for a Docker task, in the container ([`Target::Docker`]: HTTP and
+//! TCP from a thread that `setns`-es into the container's `/proc/<pid>/ns/net` first,
+//! [`Target::NetNs`]; COMMAND through an Engine API exec, see [`super::probe_docker`]).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -34,6 +33,13 @@ pub(crate) enum Target {
     Local,
     /// The network namespace at this path (`/proc/<pid>/ns/net`).
     NetNs(PathBuf),
+    /// A Docker container (by id) of the engine at `socket`.
+    Docker {
+        /// The engine's socket.
+        socket: PathBuf,
+        /// The container.
+        id: String,
+    },
 }
 
 /// Starts probe `seq` of `check` on the runtime and sends its outcome to `results` as
@@ -48,9 +54,12 @@ pub(crate) fn spawn(
 ) {
     tokio::spawn(async move {
         let probe = async {
-            match &check.kind {
-                HealthCheckKind::Command(info) => command(info, &sandbox).await,
-                HealthCheckKind::Http { .. } | HealthCheckKind::Tcp { .. } => {
+            match (&check.kind, &target) {
+                (_, Target::Docker { socket, id }) => {
+                    super::probe_docker::probe(&check, socket, id).await
+                }
+                (HealthCheckKind::Command(info), _) => command(info, &sandbox).await,
+                (HealthCheckKind::Http { .. } | HealthCheckKind::Tcp { .. }, _) => {
                     network(&check, &target).await
                 }
             }
@@ -129,8 +138,10 @@ pub(crate) async fn network(check: &HealthCheck, target: &Target) -> ProbeOutcom
 
 /// Moves the calling thread into `target`'s network namespace.
 fn enter(target: &Target) -> Result<(), String> {
-    let Target::NetNs(path) = target else {
-        return Ok(());
+    let path = match target {
+        Target::Local => return Ok(()),
+        Target::NetNs(path) => path,
+        Target::Docker { .. } => return Err("a Docker target has no namespace path".into()),
     };
     let file = std::fs::File::open(path).map_err(|e| {
         format!(

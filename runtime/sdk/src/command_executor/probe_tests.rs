@@ -141,3 +141,72 @@ async fn a_probe_past_its_timeout_fails_and_its_command_dies() {
     }
     assert!(gone, "the probe's command outlived its timeout");
 }
+
+/// A process in a network namespace of its own (loopback up) serving HTTP on
+/// 127.0.0.1:`port` with busybox; killed on drop.
+struct NetNsServer(std::process::Child);
+
+impl Drop for NetNsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn http_and_tcp_probes_enter_another_network_namespace() {
+    let busybox = Path::new("/bin/busybox");
+    let ready = busybox.exists() && nix::unistd::geteuid().is_root();
+    if !ready {
+        assert!(
+            std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
+            "needs root and /bin/busybox (DROVER_REQUIRE_ALL=1)"
+        );
+        eprintln!("skipped: needs root and /bin/busybox");
+        return;
+    }
+    let www = tempfile::tempdir().expect("temp dir");
+    std::fs::write(www.path().join("index.html"), "ok\n").expect("index");
+    let port = closed_port();
+    let mut cmd = std::process::Command::new(busybox);
+    cmd.args(["sh", "-c"]).arg(format!(
+        "/bin/busybox ip link set lo up && exec /bin/busybox httpd -f -p 127.0.0.1:{port} -h {}",
+        www.path().display()
+    ));
+    // SAFETY: unshare is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+        });
+    }
+    let server = NetNsServer(cmd.spawn().expect("busybox starts"));
+    let netns = Target::NetNs(format!("/proc/{}/ns/net", server.0.id()).into());
+    let http = check(HealthCheckKind::Http {
+        port,
+        path: "/index.html".into(),
+    });
+    let mut outcome = ProbeOutcome::Unhealthy("not probed".into());
+    for _ in 0..100 {
+        outcome = network(&http, &netns).await;
+        if outcome == ProbeOutcome::Healthy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(outcome, ProbeOutcome::Healthy);
+    assert_eq!(
+        network(&check(HealthCheckKind::Tcp { port }), &netns).await,
+        ProbeOutcome::Healthy
+    );
+    // The same port from the executor's own namespace: nobody there.
+    assert!(matches!(
+        network(&http, &Target::Local).await,
+        ProbeOutcome::Unhealthy(_)
+    ));
+    // A namespace that is gone is a failed check, not a crash.
+    let gone = Target::NetNs("/proc/0/ns/net".into());
+    assert!(matches!(
+        network(&http, &gone).await,
+        ProbeOutcome::Unhealthy(m) if m.contains("network namespace")
+    ));
+}

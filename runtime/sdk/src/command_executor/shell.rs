@@ -227,9 +227,19 @@ impl<O: Outbox> Shell<O> {
 }
 
 impl<O: Outbox> Shell<O> {
-    /// Where health probes run: next to the executor (inside the native container).
+    /// Where health probes run: in the task's Docker container, or next to the
+    /// executor (which the native containerizer put inside the container).
     fn probe_target(&self) -> Target {
-        Target::Local
+        match (&self.docker, &self.docker_ctx) {
+            (Some(run), Some(ctx)) => match run.container_id() {
+                Some(id) => Target::Docker {
+                    socket: ctx.socket.clone(),
+                    id: id.to_owned(),
+                },
+                None => Target::Local,
+            },
+            _ => Target::Local,
+        }
     }
 
     /// Starts the DOCKER task's container; `Some(why)` if it cannot even be tried.

@@ -1,0 +1,223 @@
+//! Health checks end to end with real processes: `drover master`, `drover agent` and
+//! `drover run --health-http PORT/ -- <script>` whose task serves HTTP with busybox
+//! `httpd`. The task must be reported healthy (in `drover run`'s output and in the
+//! master's `/state`); once the test tells the script to stop the server, it must turn
+//! unhealthy and be killed after `--health-max-failures` failures: TASK_KILLED with
+//! `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`.
+//!
+//! Variants: the posix containerizer, and (root only) the native one, whose executor
+//! runs in the container's namespaces and cgroup, so its checks run there too. (The
+//! probe of a network namespace the executor is not in is tested in the SDK's
+//! `probe_tests`; a native agent with `network/none` cannot run the command executor
+//! yet, as it cuts the executor off from the agent.) Without busybox or root the test
+//! fails under `DROVER_REQUIRE_ALL=1` and skips otherwise.
+
+mod restart_support;
+
+use restart_support::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const BUSYBOX: &str = "/bin/busybox";
+/// Checks fail this many times in a row before the task is killed.
+const MAX_FAILURES: &str = "3";
+
+struct Variant {
+    containerizer: &'static str,
+    isolation: Option<String>,
+    port_salt: u64,
+}
+
+fn required(what: &str) -> bool {
+    if std::env::var("DROVER_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{what} (DROVER_REQUIRE_ALL=1)");
+    }
+    eprintln!("skipped: {what}");
+    false
+}
+
+#[test]
+fn posix_task_with_an_http_check_is_healthy_then_killed_when_its_server_stops() {
+    if !Path::new(BUSYBOX).exists()
+        && !required("needs /bin/busybox (apt-get install busybox-static)")
+    {
+        return;
+    }
+    scenario(&Variant {
+        containerizer: "posix",
+        isolation: None,
+        port_salt: 11,
+    });
+}
+
+#[test]
+fn native_task_with_an_http_check_is_healthy_then_killed_when_its_server_stops() {
+    if !Path::new(BUSYBOX).exists()
+        && !required("needs /bin/busybox (apt-get install busybox-static)")
+    {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() && !required("the native containerizer needs root") {
+        return;
+    }
+    scenario(&Variant {
+        containerizer: "native",
+        isolation: None,
+        port_salt: 12,
+    });
+}
+
+fn scenario(v: &Variant) {
+    let home_dir = tempfile::tempdir().expect("temp dir");
+    let home = home_dir.path();
+    let _logs = Logs(home);
+    let tls = home.join("tls");
+    let tls_s = tls.to_string_lossy().into_owned();
+    assert!(drover(home, &["certs", "init", &tls_s])
+        .stdout(Stdio::null())
+        .status()
+        .expect("certs init")
+        .success());
+    for role in ["master", "agent", "scheduler", "executor"] {
+        let ok = drover(
+            home,
+            &[
+                "certs", "issue", "--role", role, "--name", role, "--dir", &tls_s,
+            ],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .expect("certs issue")
+        .success();
+        assert!(ok, "cannot issue the {role} certificate");
+    }
+    let port = free_ports(3, v.port_salt);
+    let master = format!("127.0.0.1:{port}");
+    let agent_addr = format!("127.0.0.1:{}", port + 1);
+    let http_port = (port + 2).to_string();
+    let master_dir = home.join("master").to_string_lossy().into_owned();
+    let work_dir = home.join("agent").to_string_lossy().into_owned();
+    let mut guard = Guard::default();
+    guard.home = Some(home.to_path_buf());
+    guard.children.push(spawn(
+        home,
+        &[
+            "master",
+            "--listen",
+            &master,
+            "--http",
+            &master,
+            "--work-dir",
+            &master_dir,
+        ],
+        "master.log",
+    ));
+    let mut agent_args = vec![
+        "agent",
+        "--master",
+        &master,
+        "--listen",
+        &agent_addr,
+        "--http",
+        &agent_addr,
+        "--work-dir",
+        &work_dir,
+        "--containerizers",
+        v.containerizer,
+        "--resources",
+        "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
+    ];
+    if let Some(isolation) = &v.isolation {
+        agent_args.extend(["--isolation", isolation]);
+    }
+    guard.children.push(spawn(home, &agent_args, "agent-1.log"));
+
+    // The server runs until the trigger file appears; then the task lives on without it.
+    let trigger = home.join("stop-the-server");
+    let www = home.join("www");
+    std::fs::create_dir_all(&www).expect("www dir");
+    std::fs::write(www.join("index.html"), "ok\n").expect("index.html");
+    let script = format!(
+        "{BUSYBOX} httpd -f -p 127.0.0.1:{http_port} -h {www} & server=$!; \
+         while [ ! -e {trigger} ]; do sleep 0.1; done; \
+         kill $server; echo server stopped; exec sleep 300",
+        www = www.display(),
+        trigger = trigger.display(),
+    );
+    guard.children.push(spawn(
+        home,
+        &[
+            "run",
+            "--master",
+            &master,
+            "--containerizer",
+            v.containerizer,
+            "--health-http",
+            &format!("{http_port}/index.html"),
+            "--health-delay",
+            "0s",
+            "--health-interval",
+            "300ms",
+            "--health-timeout",
+            "2s",
+            "--health-grace-period",
+            "5s",
+            "--health-max-failures",
+            MAX_FAILURES,
+            "--",
+            &script,
+        ],
+        "run.log",
+    ));
+    let run_log = || std::fs::read_to_string(home.join("run.log")).unwrap_or_default();
+
+    poll("drover run to report the task healthy", || {
+        run_log().contains("is healthy").then_some(())
+    });
+    let (task_id, healthy) = poll("the master to list the task's health", || {
+        let v = query(home, "tasks", &master)?;
+        let t = v.as_array()?.first()?.clone();
+        Some((t["id"].as_str()?.to_owned(), t["healthy"].as_bool()?))
+    });
+    assert!(healthy, "the master lists task {task_id} as unhealthy");
+    let table = drover(home, &["tasks", "--master", &master])
+        .output()
+        .expect("drover tasks");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("HEALTH") && table.contains("healthy"),
+        "{table}"
+    );
+
+    std::fs::write(&trigger, "").expect("trigger");
+    let stopped = Instant::now();
+    let run = guard.children.last_mut().expect("drover run");
+    let status = poll("drover run to exit", || run.try_wait().ok().flatten());
+    let took = stopped.elapsed();
+    let log = run_log();
+    eprintln!("server stopped -> task killed in {took:?}\n{log}");
+    assert!(log.contains("is unhealthy"), "{log}");
+    let killed = log
+        .lines()
+        .find(|l| l.contains("TASK_KILLED"))
+        .unwrap_or_else(|| panic!("no TASK_KILLED in:\n{log}"));
+    assert!(
+        killed.contains("REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+            && killed.contains(&format!("failing {MAX_FAILURES} consecutive health checks"))
+            && killed.contains("unhealthy"),
+        "{killed}"
+    );
+    assert!(
+        !status.success(),
+        "a killed task is not a success: {status}"
+    );
+    // 3 failures at 300 ms intervals plus the kill: well under the poll limit.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let (_, state, _) = poll("the master to list the task killed", || {
+        tasks(home, &master)?
+            .into_iter()
+            .find(|(id, st, _)| *id == task_id && st == "TASK_KILLED")
+    });
+    assert_eq!(state, "TASK_KILLED");
+}
