@@ -5,12 +5,15 @@
 //! unhealthy and be killed after `--health-max-failures` failures: TASK_KILLED with
 //! `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`.
 //!
-//! Variants: the posix containerizer, and (root only) the native one, whose executor
-//! runs in the container's namespaces and cgroup, so its checks run there too. (The
-//! probe of a network namespace the executor is not in is tested in the SDK's
-//! `probe_tests`; a native agent with `network/none` cannot run the command executor
-//! yet, as it cuts the executor off from the agent.) Without busybox or root the test
-//! fails under `DROVER_REQUIRE_ALL=1` and skips otherwise.
+//! Variants: the posix containerizer; (root only) the native one, whose executor
+//! runs in the container's namespaces and cgroup, so its checks run there too; and
+//! Docker (`drover-test-busybox`, BRIDGE network, port 8080 published nowhere: the
+//! check enters the container's network namespace; the task stops its server itself
+//! after 6 s, as the host's trigger file is not in the container). A native agent with
+//! `network/none` cannot run the command executor yet (it cuts the executor off from
+//! the agent); probing a network namespace the executor is not in is tested in the
+//! SDK's `probe_tests`. Without busybox, root or a Docker engine the test fails under
+//! `DROVER_REQUIRE_ALL=1` and skips otherwise.
 
 #[allow(dead_code, reason = "shared helpers; this test uses some")]
 mod restart_support;
@@ -26,7 +29,6 @@ const MAX_FAILURES: &str = "3";
 
 struct Variant {
     containerizer: &'static str,
-    isolation: Option<String>,
     port_salt: u64,
 }
 
@@ -47,7 +49,6 @@ fn posix_task_with_an_http_check_is_healthy_then_killed_when_its_server_stops() 
     }
     scenario(&Variant {
         containerizer: "posix",
-        isolation: None,
         port_salt: 11,
     });
 }
@@ -64,8 +65,26 @@ fn native_task_with_an_http_check_is_healthy_then_killed_when_its_server_stops()
     }
     scenario(&Variant {
         containerizer: "native",
-        isolation: None,
         port_salt: 12,
+    });
+}
+
+#[test]
+fn docker_task_with_an_http_check_is_checked_through_its_bridge_network() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Fails under DROVER_REQUIRE_ALL=1 without an engine; builds the test image.
+    if rt
+        .block_on(drover_containerizer_docker::test_image::engine_for_tests())
+        .is_none()
+    {
+        return;
+    }
+    scenario(&Variant {
+        containerizer: "docker",
+        port_salt: 13,
     });
 }
 
@@ -114,7 +133,7 @@ fn scenario(v: &Variant) {
         ],
         "master.log",
     ));
-    let mut agent_args = vec![
+    let agent_args = vec![
         "agent",
         "--master",
         &master,
@@ -129,9 +148,6 @@ fn scenario(v: &Variant) {
         "--resources",
         "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
     ];
-    if let Some(isolation) = &v.isolation {
-        agent_args.extend(["--isolation", isolation]);
-    }
     guard.children.push(spawn(home, &agent_args, "agent-1.log"));
 
     // The server runs until the trigger file appears; then the task lives on without it.
@@ -139,38 +155,54 @@ fn scenario(v: &Variant) {
     let www = home.join("www");
     std::fs::create_dir_all(&www).expect("www dir");
     std::fs::write(www.join("index.html"), "ok\n").expect("index.html");
-    let script = format!(
-        "{BUSYBOX} httpd -f -p 127.0.0.1:{http_port} -h {www} & server=$!; \
-         while [ ! -e {trigger} ]; do sleep 0.1; done; \
-         kill $server; echo server stopped; exec sleep 300",
-        www = www.display(),
-        trigger = trigger.display(),
-    );
-    guard.children.push(spawn(
-        home,
-        &[
-            "run",
-            "--master",
-            &master,
-            "--containerizer",
-            v.containerizer,
-            "--health-http",
-            &format!("{http_port}/index.html"),
-            "--health-delay",
-            "0s",
-            "--health-interval",
-            "300ms",
-            "--health-timeout",
-            "2s",
-            "--health-grace-period",
-            "5s",
-            "--health-max-failures",
-            MAX_FAILURES,
-            "--",
-            &script,
-        ],
-        "run.log",
-    ));
+    let docker = v.containerizer == "docker";
+    let script = if docker {
+        // Port 8080 of the container's bridge network, published nowhere; the host's
+        // files are not there, so the task stops its server by itself after a while.
+        "mkdir -p /www && echo ok > /www/index.html && { httpd -f -p 8080 -h /www & server=$!; }; \
+         sleep 6; kill $server; echo server stopped; exec sleep 300"
+            .to_owned()
+    } else {
+        format!(
+            "{BUSYBOX} httpd -f -p 127.0.0.1:{http_port} -h {www} & server=$!; \
+             while [ ! -e {trigger} ]; do sleep 0.1; done; \
+             kill $server; echo server stopped; exec sleep 300",
+            www = www.display(),
+            trigger = trigger.display(),
+        )
+    };
+    let http_port = if docker { "8080".into() } else { http_port };
+    let mut run_args = vec![
+        "run",
+        "--master",
+        &master,
+        "--containerizer",
+        v.containerizer,
+    ];
+    if docker {
+        run_args.extend([
+            "--image",
+            drover_containerizer_docker::test_image::TEST_IMAGE,
+        ]);
+    }
+    let health_http = format!("{http_port}/index.html");
+    run_args.extend([
+        "--health-http",
+        &health_http,
+        "--health-delay",
+        "0s",
+        "--health-interval",
+        "300ms",
+        "--health-timeout",
+        "2s",
+        "--health-grace-period",
+        "5s",
+        "--health-max-failures",
+        MAX_FAILURES,
+        "--",
+        &script,
+    ]);
+    guard.children.push(spawn(home, &run_args, "run.log"));
     let run_log = || std::fs::read_to_string(home.join("run.log")).unwrap_or_default();
 
     poll("drover run to report the task healthy", || {
@@ -192,7 +224,13 @@ fn scenario(v: &Variant) {
     );
 
     std::fs::write(&trigger, "").expect("trigger");
-    let stopped = Instant::now();
+    let mut stopped = Instant::now();
+    if docker {
+        poll("the task to stop its server", || {
+            run_log().contains("server stopped").then_some(())
+        });
+        stopped = Instant::now();
+    }
     let run = guard.children.last_mut().expect("drover run");
     let status = poll("drover run to exit", || run.try_wait().ok().flatten());
     let took = stopped.elapsed();
