@@ -17,7 +17,7 @@
 //! or a command that could not be spawned; an OOM kill with
 //! `REASON_CONTAINER_LIMITATION_MEMORY`) or `TASK_KILLED` (exited after a kill).
 //!
-//! Health checks: a task with a [`HealthCheck`](drover_proto::HealthCheck) gets a
+//! Health checks: a task with a [`HealthCheck`] gets a
 //! [`HealthChecker`] when it starts to run. The core asks the shell for probes
 //! ([`Command::Probe`]) while the phase is `Running`, turns each change of health into
 //! a `TASK_RUNNING` update with `healthy` set and `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`,

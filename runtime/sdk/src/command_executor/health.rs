@@ -1,7 +1,7 @@
 //! The pure health-check state machine of one task (Mesos's health checker, without
 //! the I/O): when to probe, how a probe's outcome changes the task's health, when to
 //! report it and when to give up on the task. Time is injected; the shell runs the
-//! probes ([`super::probe`]) and feeds their outcomes back.
+//! probes (the private `probe` module) and feeds their outcomes back.
 //!
 //! ```text
 //!  start(now) ── delay ──▶ Probe ─ok──────▶ healthy (report on change) ─ interval ─▶ Probe …

@@ -17,6 +17,11 @@
 //!   `/var/run/docker.sock`): same updates, an OOM kill ends `TASK_FAILED` with
 //!   `REASON_CONTAINER_LIMITATION_MEMORY`, its logs go to the sandbox files, and the
 //!   host ports of its `ports` resources are in `PORT0…`/`PORTS`;
+//! - a task with a [`HealthCheck`](drover_proto::HealthCheck) is checked while it runs
+//!   (COMMAND, HTTP, TCP; inside a Docker task's container): each change of health is a
+//!   `TASK_RUNNING` update with `healthy` set, and `consecutive_failures` failures in a
+//!   row kill the task (`TASK_KILLED`, `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`); see
+//!   [`health`] and `docs/health-checks.md`;
 //! - once the terminal update is acknowledged, or [`TERMINAL_ACK_TIMEOUT`] after it
 //!   was sent, the executor exits.
 //!
