@@ -43,6 +43,9 @@ pub enum MasterError {
     /// The registry could not be read.
     #[error(transparent)]
     Registry(#[from] StoreError),
+    /// The QUIC reset key could not be read or created.
+    #[error(transparent)]
+    ResetKey(#[from] drover_transport::ResetKeyError),
     /// The registry writer thread could not start.
     #[error("cannot start the registry writer thread: {0}")]
     RegistryWriter(std::io::Error),
@@ -122,6 +125,13 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
     }
     let mut node_cfg = NodeConfig::new(identity, opts.quic_addr);
     node_cfg.faults = opts.faults.clone();
+    if let Some(dir) = &opts.work_dir {
+        // Kept across restarts: agents' and schedulers' connections to the previous
+        // process are reset at their next packet instead of idling out.
+        node_cfg.reset_key = Some(drover_transport::ResetKey::load_or_create(
+            &dir.join("quic-reset-key"),
+        )?);
+    }
     let node = Node::new(node_cfg)?;
     let mut config = opts.config;
     config.master_info.port = node.local_addr().port();

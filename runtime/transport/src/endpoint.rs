@@ -26,6 +26,7 @@ use crate::conn::{code, ConnSettings};
 use crate::error::TransportError;
 use crate::events::{EventSink, PeerId, ServerEvent};
 use crate::faults::Faults;
+use crate::reset_key::ResetKey;
 use crate::runtime::{TransportRuntime, DEFAULT_WORKER_THREADS};
 use crate::server::{accept_loop, PeerHandler, Typed};
 use crate::tls::{self, AllowedRoles};
@@ -58,6 +59,11 @@ pub struct NodeConfig {
     /// Runtime to run on (default: a new one with
     /// [`DEFAULT_WORKER_THREADS`] threads owned by this node).
     pub runtime: Option<TransportRuntime>,
+    /// Key of the QUIC stateless resets this node sends (default: a random one). A node
+    /// restarted on the same address with the same key (see
+    /// [`ResetKey::load_or_create`]) makes its peers drop their old connections at
+    /// their next packet instead of after `idle_timeout`.
+    pub reset_key: Option<ResetKey>,
 }
 
 impl NodeConfig {
@@ -74,6 +80,7 @@ impl NodeConfig {
             faults: Faults::new(),
             reply_poll: Duration::from_micros(200),
             runtime: None,
+            reset_key: None,
         }
     }
 }
@@ -192,7 +199,9 @@ impl Node {
         let endpoint = {
             let _guard = rt.handle().enter();
             quinn::Endpoint::new(
-                quinn::EndpointConfig::default(),
+                cfg.reset_key
+                    .as_ref()
+                    .map_or_else(quinn::EndpointConfig::default, ResetKey::endpoint_config),
                 Some(server_cfg),
                 socket,
                 Arc::new(quinn::TokioRuntime),

@@ -58,6 +58,7 @@ pub mod faults;
 mod handshake;
 pub mod link;
 mod reply_window;
+pub mod reset_key;
 pub mod runtime;
 mod server;
 pub mod tls;
@@ -73,4 +74,5 @@ pub use events::{
 };
 pub use faults::{FaultRule, FaultTarget, Faults, PeerKeys};
 pub use link::{Link, LinkOptions};
+pub use reset_key::{ResetKey, ResetKeyError};
 pub use runtime::TransportRuntime;

@@ -138,7 +138,7 @@ impl AgentCore {
         message: String,
     ) {
         self.checkpoint_changed();
-        self.recovery_progress(now, &cid);
+        self.recovery_progress(&cid);
         self.containers.remove(&cid);
         let Some(fw) = self.frameworks.get_mut(&fid) else {
             return;

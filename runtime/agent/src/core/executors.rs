@@ -134,7 +134,7 @@ impl AgentCore {
             self.out
                 .push(to_executor(conn, ExecutorEvent::Launch { task }));
         }
-        self.recovery_progress(now, &cid);
+        self.recovery_progress(&cid);
     }
 
     /// An update from an executor for one of its tasks.

@@ -86,9 +86,10 @@ pub struct CoreTiming {
     /// Status update resends.
     pub status_update_retry: RetryPolicy,
     /// After a restart, how long recovered executors have to subscribe again before
-    /// the agent re-registers without them and destroys them (Mesos
-    /// `executor_reregistration_timeout`, 2 s there). Longer here: an executor notices
-    /// the agent's death only by its QUIC idle timeout (5 s) before reconnecting.
+    /// they are destroyed (Mesos `executor_reregistration_timeout`, 2 s there). The
+    /// agent re-registers without waiting for them. Executors normally reconnect within
+    /// a second (the agent's persisted QUIC reset key ends their old connections at
+    /// once); the idle timeout (5 s) is the fallback, hence the margin.
     pub executor_reregister_timeout: Duration,
 }
 
@@ -296,7 +297,7 @@ impl AgentCore {
                 TimerKind::MasterPingTimeout => self.ping_timeout(now),
                 TimerKind::ExecutorRegistration(cid) => self.executor_registration_timeout(cid),
                 TimerKind::ExecutorShutdown(cid) => self.executor_shutdown_timeout(cid),
-                TimerKind::RecoveryTimeout => self.recovery_timeout(now),
+                TimerKind::RecoveryTimeout => self.recovery_timeout(),
             }
         }
         let mut msgs = std::mem::take(&mut self.scratch);

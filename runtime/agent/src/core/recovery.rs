@@ -1,5 +1,6 @@
 //! Agent restart: rebuilding the core from its checkpoint and what the containerizers
-//! found, then deciding each executor's fate before re-registering with the master.
+//! found, then deciding each executor's fate. The agent re-registers at once from the
+//! checkpoint (the tasks are known from it); executors subscribe again in parallel.
 //!
 //! ```text
 //!  Recover{checkpoint, running, gone}
@@ -9,12 +10,15 @@
 //!   ├─ executor whose container is gone ───▶ non-terminal tasks TASK_FAILED
 //!   │      (REASON_EXECUTOR_TERMINATED), ExecutorExited, DestroyContainer (clean-up)
 //!   └─ executor already ended ─────────────▶ waits for its last acknowledgements
-//!  every recovered executor subscribed, or the deadline ─▶ Reregister (same agent id,
-//!  task reports); the update streams resume once Reregistered arrives
+//!  Start ─▶ connect ─▶ Reregister (same agent id, checkpointed task states) at once;
+//!  the update streams and held messages go out once Reregistered arrives
 //! ```
 //!
-//! Until recovery ends the agent does not register, and messages for the master other
-//! than status updates (held by the status update manager anyway) wait with it.
+//! Re-registering without waiting for the executors (Mesos waits) keeps a restart
+//! shorter than the master's agent ping timeout, so that frameworks never see
+//! `TASK_UNREACHABLE` for a plain restart. A task whose state changed while the agent
+//! was down is reported with its checkpointed state; the executor's update, resent on
+//! its `Subscribe`, then corrects it through the status update stream.
 
 use super::checkpoint::AgentCheckpoint;
 use super::io::{Command, ContainerExit, ExitCause};
@@ -23,7 +27,7 @@ use super::status_updates::StreamKey;
 use super::timers::{TimerId, TimerKind};
 use super::AgentCore;
 use crate::containerizer_kind::ContainerizerKind;
-use drover_proto::{AgentToMaster, ContainerId};
+use drover_proto::ContainerId;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -45,8 +49,6 @@ pub struct Recovery {
 pub(crate) struct RecoveryWait {
     pub(crate) awaiting: HashSet<ContainerId>,
     pub(crate) timer: Option<TimerId>,
-    /// Messages for the master held until the agent is registered again.
-    pub(crate) held: Vec<AgentToMaster>,
 }
 
 impl AgentCore {
@@ -188,19 +190,17 @@ impl AgentCore {
             .as_ref()
             .is_some_and(|w| w.awaiting.is_empty())
         {
-            self.finish_recovery(now);
+            self.finish_recovery();
         }
     }
 
-    /// Moves messages for the master out of the commands into the recovery's hold.
+    /// Moves messages for the master out of the commands: they go out once the agent
+    /// is registered again.
     fn hold_master_messages(&mut self) {
-        let Some(wait) = self.recovery.as_mut() else {
-            return;
-        };
         let mut kept = Vec::with_capacity(self.out.len());
         for cmd in self.out.drain(..) {
             match cmd {
-                Command::SendToMaster(msg) => wait.held.push(msg),
+                Command::SendToMaster(msg) => self.held_for_master.push(msg),
                 other => kept.push(other),
             }
         }
@@ -208,38 +208,37 @@ impl AgentCore {
     }
 
     /// A recovered executor subscribed again, or its container ended.
-    pub(super) fn recovery_progress(&mut self, now: Instant, cid: &ContainerId) {
+    pub(super) fn recovery_progress(&mut self, cid: &ContainerId) {
         let Some(wait) = self.recovery.as_mut() else {
             return;
         };
         if wait.awaiting.remove(cid) && wait.awaiting.is_empty() {
             tracing::info!("every recovered executor is back");
-            self.finish_recovery(now);
+            self.finish_recovery();
         }
     }
 
-    /// The executor re-registration deadline passed: register with what is back.
-    pub(super) fn recovery_timeout(&mut self, now: Instant) {
+    /// The executor re-registration deadline passed (each missing executor's own timer
+    /// destroys it).
+    pub(super) fn recovery_timeout(&mut self) {
         if let Some(wait) = self.recovery.as_mut() {
             wait.timer = None;
             tracing::warn!(
                 missing = wait.awaiting.len(),
-                "executors did not subscribe again in time; registering without them"
+                "executors did not subscribe again in time; their containers are destroyed"
             );
-            self.finish_recovery(now);
+            self.finish_recovery();
         }
     }
 
-    /// Ends recovery: (re-)registers with the master now if registration has started.
-    fn finish_recovery(&mut self, now: Instant) {
+    /// Ends recovery.
+    fn finish_recovery(&mut self) {
         let Some(wait) = self.recovery.take() else {
             return;
         };
         if let Some(t) = wait.timer {
             self.timers.cancel(t);
         }
-        self.held_for_master = wait.held;
-        self.resume_registration(now);
     }
 }
 

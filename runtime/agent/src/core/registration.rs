@@ -222,20 +222,9 @@ impl AgentCore {
         self.attempt_registration(now);
     }
 
-    /// Recovery ended: register now if registration had started (it waited).
-    pub(super) fn resume_registration(&mut self, now: Instant) {
-        if self.reg.state == RegState::Registering {
-            self.reg.backoff = self.settings.timing.registration_backoff_min;
-            self.attempt_registration(now);
-        }
-    }
-
-    /// Sends `Register` or `Reregister` and schedules the retry. While recovered
-    /// executors are still expected back, nothing is sent: recovery's end registers.
+    /// Sends `Register` or `Reregister` and schedules the retry. After a restart this
+    /// does not wait for recovered executors (see `recovery`).
     fn attempt_registration(&mut self, now: Instant) {
-        if self.is_recovering() {
-            return;
-        }
         let msg = match &self.reg.agent_id {
             None => AgentToMaster::Register {
                 agent: self.settings.agent.clone(),

@@ -37,7 +37,9 @@ use drover_containerizers::{
 };
 use drover_proto::codec::Role;
 use drover_proto::{AgentInfo, Attribute, AttributeValue};
-use drover_transport::{CertError, Node, NodeConfig, NodeIdentity, TransportError};
+use drover_transport::{
+    CertError, Node, NodeConfig, NodeIdentity, ResetKey, ResetKeyError, TransportError,
+};
 use messages::Stop;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -99,10 +101,16 @@ pub enum StartError {
     /// The HTTP API could not start.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// The QUIC reset key could not be read or created.
+    #[error(transparent)]
+    ResetKey(#[from] ResetKeyError),
     /// The checkpoint could not be read or the containers not recovered.
     #[error("agent recovery failed: {0}")]
     Recovery(#[from] recovery::RecoveryError),
 }
+
+/// Name of the QUIC stateless-reset key file under `<work_dir>/meta/`.
+pub const RESET_KEY_FILE: &str = "quic-reset-key";
 
 /// The agent has stopped: it can no longer answer.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -153,6 +161,10 @@ impl Agent {
         }
         let mut node_config = NodeConfig::new(identity, config.listen);
         node_config.runtime = config.transport_runtime.clone();
+        // Kept across restarts, so that executors' connections to the old process are
+        // reset as soon as this one answers on the same port (see `ResetKey`).
+        let key_path = config.work_dir.join("meta").join(RESET_KEY_FILE);
+        node_config.reset_key = Some(ResetKey::load_or_create(&key_path)?);
         let node = Node::new(node_config)?;
         let containerizer = build_containerizers(&config, docker)?;
         let checkpointer = checkpointer::Checkpointer::new(&config.work_dir);

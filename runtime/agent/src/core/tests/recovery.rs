@@ -129,16 +129,27 @@ fn mock_tasks_never_make_the_checkpoint_due() {
 }
 
 #[test]
-fn a_recovered_executor_that_comes_back_keeps_its_task_and_the_agent_reregisters_with_its_id() {
+fn a_recovered_agent_reregisters_at_once_and_its_executor_comes_back_in_parallel() {
     let (old, spec, up) = running_agent();
     let cid = spec.container_id.clone();
     let (mut b, cmds) = restart(&old, &[&cid], &[]);
     assert!(b.core.is_recovering());
     assert!(launches(&cmds).is_empty() && destroyed(&cmds).is_empty());
-    // Registration waits for the executor.
+    // Registration does not wait for the executor: the tasks come from the checkpoint.
     let cmds = b.input(Input::Start);
-    assert!(reregister(&cmds).is_none());
-    assert!(reregister(&b.input(Input::MasterConnected)).is_none());
+    assert!(reregister(&cmds).is_none(), "not before the link is up");
+    let (agent, tasks) =
+        reregister(&b.input(Input::MasterConnected)).expect("re-registers at once");
+    assert_eq!(agent.id, Some("agent-1".into()));
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        (tasks[0].task.task_id.as_str(), tasks[0].state),
+        ("t1", TaskState::Running)
+    );
+    // The unacknowledged RUNNING goes out again, once, with its uuid.
+    let cmds = reregistered(&mut b);
+    assert_eq!(updates(&cmds), vec![up.clone()]);
+    assert!(b.core.is_recovering(), "the executor is still expected");
     // The executor re-subscribes and resends its unacknowledged update: a duplicate.
     let cmds = b.executor(
         7,
@@ -154,17 +165,8 @@ fn a_recovered_executor_that_comes_back_keeps_its_task_and_the_agent_reregisters
         to_executors(&cmds)[0].1,
         ExecutorEvent::Subscribed { .. }
     ));
-    let (agent, tasks) = reregister(&cmds).expect("re-registers once the executor is back");
-    assert_eq!(agent.id, Some("agent-1".into()));
-    assert_eq!(tasks.len(), 1);
-    assert_eq!(
-        (tasks[0].task.task_id.as_str(), tasks[0].state),
-        ("t1", TaskState::Running)
-    );
+    assert!(updates(&cmds).is_empty(), "a duplicate is not sent again");
     assert!(!b.core.is_recovering());
-    // The unacknowledged RUNNING goes out again, once, with its uuid.
-    let cmds = reregistered(&mut b);
-    assert_eq!(updates(&cmds), vec![up.clone()]);
     // Its ack reaches the executor on its new connection.
     let cmds = b.ack(&up);
     assert_eq!(
