@@ -14,7 +14,7 @@
 //! each launch future reports `ContainerLaunched`, then waits and reports
 //! `ContainerExited`.
 
-use super::checkpointer::Checkpointer;
+use super::checkpoint_writer::CheckpointWriter;
 use super::containers::container_config;
 use super::messages::{AgentExit, Feed, Launched, MasterEvent, MasterSink, Stop};
 use super::recovery::StartupRecovery;
@@ -27,7 +27,7 @@ use drover_containerizers::{
 use drover_proto::codec::Role;
 use drover_proto::{AgentToMaster, ExecutorCall, ExecutorEvent};
 use drover_transport::{Link, LinkEvent, LinkOptions, Node, PeerId, PeerSender, ServerEvent};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,8 +50,16 @@ pub(crate) struct AgentActor {
     /// Set when the agent is ending: stop once `destroying` reaches zero.
     ending: Option<AgentExit>,
     destroying: usize,
-    /// Writes `<work_dir>/meta/agent.json`.
-    pub(super) checkpointer: Checkpointer,
+    /// Writes `<work_dir>/meta/` on its own thread (started with the actor).
+    pub(super) writer: Option<CheckpointWriter>,
+    /// Sequence number of the last checkpoint handed to the writer.
+    pub(super) submitted: u64,
+    /// Sequence number of the last checkpoint the writer reported durable.
+    pub(super) durable: u64,
+    /// Commands waiting for a checkpoint to be durable: (its sequence number, commands).
+    pub(super) held: VecDeque<(u64, Vec<Command>)>,
+    /// A checkpoint write failed: nothing more is carried out; the agent is ending.
+    pub(super) broken: bool,
     /// Handles of launched or re-attached containers, by container id (checkpointed).
     pub(super) handles: HashMap<String, ContainerHandle>,
     /// What start-up recovery found, fed to the core when the actor starts.
@@ -91,25 +99,49 @@ impl AgentActor {
             exit,
             ending: None,
             destroying: 0,
-            checkpointer: recovered.checkpointer.clone(),
+            writer: None,
+            submitted: 0,
+            durable: 0,
+            held: VecDeque::new(),
+            broken: false,
             handles: HashMap::new(),
             recovered: Some(recovered),
         }
     }
 
-    /// Runs one input through the core, writes the checkpoint if it changed (before
-    /// anything is sent), and carries out the commands.
+    /// Runs one input through the core and carries out the commands; if the checkpoint
+    /// changed, they (and those of later inputs) wait until it is durable.
     pub(super) fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
+        if self.broken {
+            return;
+        }
         let mut cmds = std::mem::take(&mut self.commands);
         self.core.handle_into(Instant::now(), input, &mut cmds);
         if self.core.take_checkpoint_due() {
             self.save_checkpoint();
         }
-        for cmd in cmds.drain(..) {
-            self.execute(cmd, ctx);
+        if self.durable < self.submitted {
+            self.held
+                .push_back((self.submitted, std::mem::take(&mut cmds)));
+        } else {
+            for cmd in cmds.drain(..) {
+                self.execute(cmd, ctx);
+            }
+            self.commands = cmds;
         }
-        self.commands = cmds;
         self.rearm_timer(ctx);
+    }
+
+    /// The writer reports checkpoint `seq` durable: carry out what waited for it.
+    pub(super) fn checkpoint_durable(&mut self, seq: u64, ctx: &mut Context<Self>) {
+        self.durable = self.durable.max(seq);
+        while self.held.front().is_some_and(|(s, _)| *s <= self.durable) {
+            if let Some((_, cmds)) = self.held.pop_front() {
+                for cmd in cmds {
+                    self.execute(cmd, ctx);
+                }
+            }
+        }
     }
 
     fn rearm_timer(&mut self, ctx: &mut Context<Self>) {
@@ -263,7 +295,7 @@ impl AgentActor {
     }
 
     /// Ends the agent once every destroy in flight has finished.
-    fn end(&mut self, why: AgentExit, ctx: &mut Context<Self>) {
+    pub(super) fn end(&mut self, why: AgentExit, ctx: &mut Context<Self>) {
         if self.ending.is_none() {
             self.ending = Some(why);
         }
@@ -281,6 +313,9 @@ impl Actor for AgentActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if !self.start_writer(ctx) {
+            return;
+        }
         self.start_recovered(ctx);
         self.feed(Input::Start, ctx);
     }

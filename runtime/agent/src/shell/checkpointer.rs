@@ -1,30 +1,43 @@
-//! The agent's checkpoint on disk: `<work_dir>/meta/agent.json`, the core's
-//! [`AgentCheckpoint`] plus the containerizers' handles of the executors' containers,
-//! under a format version.
+//! The agent's checkpoint on disk, under `<work_dir>/meta/`: a snapshot
+//! (`agent.json`) and a journal of changes since it (`agent.journal`), both over the
+//! same keyed entries, so that a change rewrites only what changed.
 //!
 //! ```text
-//!  save:  agent.json.tmp ─write─▶ fsync ─rename─▶ agent.json ─▶ fsync(meta/)
-//!  load:  agent.json ─▶ JSON ─▶ format_version known? ─▶ AgentCheckpoint + handles
-//!                                   └ newer / missing / bad ─▶ CheckpointError (start fails)
+//!  entries:  "agent"                        → { agent_id }
+//!            "executor [fid, eid]"          → framework info + executor + its tasks
+//!            "stream [fid, task]"           → pending updates, acknowledged uuids
+//!            "container cid"                → the containerizer's handle
+//!  apply:    changed entries ─▶ agent.journal (one JSON line each, value null = gone)
+//!                              ─▶ fsync ─▶ (journal > 2 × snapshot: compact)
+//!  compact:  agent.json.tmp ─write─▶ fsync ─rename─▶ agent.json ─▶ fsync(meta/)
+//!            ─▶ empty agent.journal ─▶ fsync
+//!  load:     agent.json (format_version 1: one document; 2: entries) + replay journal
+//!            └ newer / bad ─▶ CheckpointError (start fails)
 //! ```
 //!
-//! A crash at any point leaves either the old or the new file, never a torn one. The
-//! file is outside data: whatever is wrong with it is a typed error naming the file,
-//! never a panic.
+//! A crash at any point leaves a readable state: the snapshot is replaced atomically,
+//! journal lines are idempotent (the whole value of a key), and a torn last line (a
+//! write that was never reported durable) is dropped. The files are outside data:
+//! whatever is wrong with them is a typed error naming the file, never a panic.
 
+use super::checkpoint_format::{entries_of, stored_of, Entries};
 use crate::core::AgentCheckpoint;
 use drover_containerizers::ContainerHandle;
-use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-/// Version of the checkpoint format written by this agent. A reader accepts every
-/// version up to its own and refuses newer ones.
-pub const FORMAT_VERSION: u32 = 1;
+pub use super::checkpoint_format::{Stored, FORMAT_VERSION};
 
-/// Name of the checkpoint file under `<work_dir>/meta/`.
+/// Name of the snapshot under `<work_dir>/meta/`.
 pub const CHECKPOINT_FILE: &str = "agent.json";
+/// Name of the journal under `<work_dir>/meta/`.
+pub const JOURNAL_FILE: &str = "agent.journal";
+
+/// The journal is compacted into the snapshot once it is larger than this many times
+/// the snapshot (and at least [`MIN_COMPACT_BYTES`]).
+const COMPACT_RATIO: u64 = 2;
+const MIN_COMPACT_BYTES: u64 = 256 * 1024;
 
 /// The checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -63,27 +76,19 @@ pub enum CheckpointError {
     Encode(#[source] serde_json::Error),
 }
 
-/// What the file holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct OnDisk {
-    format_version: u32,
-    agent: AgentCheckpoint,
-    containers: Vec<ContainerHandle>,
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let path = path.to_path_buf();
+    move |source| CheckpointError::Io { what, path, source }
 }
 
-/// A checkpoint read back from disk.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Stored {
-    /// The core's part.
-    pub agent: AgentCheckpoint,
-    /// Handles of the executors' containers, for the containerizers' `recover`.
-    pub containers: Vec<ContainerHandle>,
-}
-
-/// Reads and writes `<work_dir>/meta/agent.json`.
+/// Reads and writes `<work_dir>/meta/agent.json` and `agent.journal`. Remembers the
+/// entries on disk, so that [`apply`](Self::apply) writes only the changed ones.
 #[derive(Clone, Debug)]
 pub struct Checkpointer {
     dir: PathBuf,
+    on_disk: Entries,
+    snapshot_bytes: u64,
+    journal_bytes: u64,
 }
 
 impl Checkpointer {
@@ -91,162 +96,153 @@ impl Checkpointer {
     pub fn new(work_dir: &Path) -> Self {
         Self {
             dir: work_dir.join("meta"),
+            on_disk: Entries::new(),
+            snapshot_bytes: 0,
+            journal_bytes: 0,
         }
     }
 
-    /// The checkpoint file.
+    /// The snapshot file.
     pub fn path(&self) -> PathBuf {
         self.dir.join(CHECKPOINT_FILE)
     }
 
-    /// Reads the checkpoint; `None` if there is none (a fresh work directory).
-    pub fn load(&self) -> Result<Option<Stored>, CheckpointError> {
-        let path = self.path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(CheckpointError::Io {
-                    what: "read",
-                    path,
-                    source,
-                })
-            }
-        };
-        let corrupt = |reason: String| CheckpointError::Corrupt {
-            path: path.clone(),
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let version = value
-            .get("format_version")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or_else(|| corrupt("no format_version".to_owned()))?;
-        if version == 0 || version > u64::from(FORMAT_VERSION) {
-            return Err(CheckpointError::Version {
-                path,
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let disk: OnDisk = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Some(Stored {
-            agent: disk.agent,
-            containers: disk.containers,
-        }))
+    /// The journal file.
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join(JOURNAL_FILE)
     }
 
-    /// Writes the checkpoint atomically: a temporary file, fsync, rename, fsync of the
-    /// directory.
+    /// Reads the checkpoint (snapshot, then journal); `None` if there is none (a fresh
+    /// work directory).
+    pub fn load(&mut self) -> Result<Option<Stored>, CheckpointError> {
+        let path = self.path();
+        let snapshot = match fs::read(&path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(source) => return Err(io_err("read", &path)(source)),
+        };
+        let journal = match fs::read(self.journal_path()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(io_err("read", &self.journal_path())(source)),
+        };
+        if snapshot.is_none() && journal.is_empty() {
+            return Ok(None);
+        }
+        let mut entries = match &snapshot {
+            Some(bytes) => super::checkpoint_format::parse_snapshot(&path, bytes)?,
+            None => Entries::new(),
+        };
+        super::checkpoint_format::replay(&self.journal_path(), &journal, &mut entries)?;
+        let stored = stored_of(&path, &entries)?;
+        // In this version's encoding, so that the first `apply` writes only changes.
+        self.on_disk = entries_of(&stored.agent, &stored.containers)?;
+        self.snapshot_bytes = snapshot.map_or(0, |b| b.len() as u64);
+        self.journal_bytes = journal.len() as u64;
+        Ok(Some(stored))
+    }
+
+    /// Writes the whole checkpoint as a new snapshot (temporary file, fsync, rename,
+    /// fsync of the directory) and empties the journal.
     pub fn save(
-        &self,
+        &mut self,
         agent: &AgentCheckpoint,
         containers: &[ContainerHandle],
     ) -> Result<(), CheckpointError> {
-        #[derive(Serialize)]
-        struct Ref<'a> {
-            format_version: u32,
-            agent: &'a AgentCheckpoint,
-            containers: &'a [ContainerHandle],
+        self.on_disk = entries_of(agent, containers)?;
+        self.compact()
+    }
+
+    /// Writes the entries of this checkpoint that differ from those on disk to the
+    /// journal and fsyncs it (compacting when the journal has grown); returns how many
+    /// entries were written.
+    pub fn apply(
+        &mut self,
+        agent: &AgentCheckpoint,
+        containers: &[ContainerHandle],
+    ) -> Result<usize, CheckpointError> {
+        let new = entries_of(agent, containers)?;
+        let mut lines = String::new();
+        let mut changed = 0;
+        for (k, v) in &new {
+            if self.on_disk.get(k) != Some(v) {
+                super::checkpoint_format::journal_line(&mut lines, k, Some(v))?;
+                changed += 1;
+            }
         }
-        let bytes = serde_json::to_vec(&Ref {
-            format_version: FORMAT_VERSION,
-            agent,
-            containers,
-        })
-        .map_err(CheckpointError::Encode)?;
-        let io = |what, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| CheckpointError::Io { what, path, source }
-        };
-        fs::create_dir_all(&self.dir).map_err(io("create directory", &self.dir))?;
+        for k in self.on_disk.keys().filter(|k| !new.contains_key(*k)) {
+            super::checkpoint_format::journal_line(&mut lines, k, None)?;
+            changed += 1;
+        }
+        if changed == 0 {
+            return Ok(0);
+        }
+        let path = self.journal_path();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        f.write_all(lines.as_bytes())
+            .map_err(io_err("write", &path))?;
+        f.sync_data().map_err(io_err("fsync", &path))?;
+        if self.journal_bytes == 0 {
+            sync_dir(&self.dir)?; // the journal may be new
+        }
+        self.journal_bytes += lines.len() as u64;
+        self.on_disk = new;
+        if self.journal_bytes > MIN_COMPACT_BYTES.max(COMPACT_RATIO * self.snapshot_bytes) {
+            self.compact()?;
+        }
+        Ok(changed)
+    }
+
+    /// Writes `on_disk` as the snapshot and empties the journal.
+    fn compact(&mut self) -> Result<(), CheckpointError> {
+        let bytes = super::checkpoint_format::snapshot_bytes(&self.on_disk)?;
+        fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
         let tmp = self.dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(&bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("fsync", &tmp))?;
+        let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        f.write_all(&bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("fsync", &tmp))?;
         drop(f);
         let path = self.path();
-        fs::rename(&tmp, &path).map_err(io("rename", &path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("fsync directory", &self.dir))
+        fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+        sync_dir(&self.dir)?;
+        // Only now: a crash before this replays the journal over the new snapshot,
+        // which ends in the same state.
+        let journal = self.journal_path();
+        File::create(&journal)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("truncate", &journal))?;
+        self.snapshot_bytes = bytes.len() as u64;
+        self.journal_bytes = 0;
+        Ok(())
     }
 
     /// Removes the checkpoint (`--recover=cleanup`); no checkpoint is fine.
-    pub fn remove(&self) -> Result<(), CheckpointError> {
-        let path = self.path();
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(CheckpointError::Io {
-                what: "remove",
-                path,
-                source: e,
-            }),
-            _ => Ok(()),
+    pub fn remove(&mut self) -> Result<(), CheckpointError> {
+        for path in [self.path(), self.journal_path()] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(io_err("remove", &path)(e));
+                }
+                _ => {}
+            }
         }
+        self.on_disk.clear();
+        self.snapshot_bytes = 0;
+        self.journal_bytes = 0;
+        Ok(())
     }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    fn handle() -> ContainerHandle {
-        ContainerHandle {
-            id: "c1".into(),
-            pid: Some(42),
-            containerizer: "posix".into(),
-            sandbox: "/w/frameworks/f/executors/e/runs/c1".into(),
-            extra: BTreeMap::from([("boot_id".to_owned(), "b".to_owned())]),
-        }
-    }
-
-    #[test]
-    fn saves_and_loads_atomically_and_an_absent_file_is_no_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Checkpointer::new(dir.path());
-        assert_eq!(c.load().unwrap(), None);
-        let agent = AgentCheckpoint {
-            agent_id: Some("agent-7".into()),
-            ..AgentCheckpoint::default()
-        };
-        c.save(&agent, &[handle()]).unwrap();
-        c.save(&agent, &[handle()]).unwrap();
-        let back = c.load().unwrap().unwrap();
-        assert_eq!(back.agent, agent);
-        assert_eq!(back.containers, vec![handle()]);
-        assert!(!dir.path().join("meta/agent.json.tmp").exists());
-        c.remove().unwrap();
-        c.remove().unwrap();
-        assert_eq!(c.load().unwrap(), None);
-    }
-
-    #[test]
-    fn corrupt_and_newer_checkpoints_are_clear_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Checkpointer::new(dir.path());
-        fs::create_dir_all(dir.path().join("meta")).unwrap();
-        for (text, version_error) in [
-            ("{not json", false),
-            ("{\"agent\": {}}", false),
-            (
-                "{\"format_version\": 1, \"agent\": 3, \"containers\": []}",
-                false,
-            ),
-            (
-                "{\"format_version\": 99, \"agent\": {}, \"containers\": []}",
-                true,
-            ),
-        ] {
-            fs::write(c.path(), text).unwrap();
-            let err = c.load().unwrap_err();
-            assert_eq!(
-                matches!(err, CheckpointError::Version { found: 99, .. }),
-                version_error,
-                "{text}: {err}"
-            );
-            assert!(err.to_string().contains("agent.json"), "{err}");
-        }
-    }
-}
+#[path = "checkpointer_tests.rs"]
+mod tests;

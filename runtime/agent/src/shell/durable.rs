@@ -1,16 +1,19 @@
-//! The durable side of the agent actor: writing the checkpoint (the core's part plus
-//! the containers' handles), feeding start-up recovery to the core, and watching
-//! containers (launched or re-attached) until they exit.
+//! The durable side of the agent actor: handing the checkpoint (the core's part plus
+//! the containers' handles) to the writer thread, failing loudly when a write fails,
+//! feeding start-up recovery to the core, and watching containers (launched or
+//! re-attached) until they exit.
 //!
 //! ```text
-//!  feed(input) ─▶ core.handle ─▶ checkpoint due? ─▶ save meta/agent.json ─▶ run commands
+//!  feed(input) ─▶ core.handle ─▶ checkpoint due? ─▶ writer.submit(seq) ─▶ hold commands
+//!  CheckpointDurable(Ok(seq)) ─▶ run the held commands   (Err ─▶ the agent exits)
 //!  started ─▶ Recover(checkpoint, running, gone) ─▶ wait() on each re-attached container
 //!  launch ─▶ Launched{handle} ─▶ handles[cid] ─▶ ContainerLaunched ─▶ wait() ─▶ ContainerExited
 //! ```
 
 use super::agent_actor::AgentActor;
+use super::checkpoint_writer::{CheckpointWriter, Job};
 use super::containers::exit_of;
-use super::messages::{Feed, Launched};
+use super::messages::{AgentExit, CheckpointDurable, Feed, Launched};
 use crate::core::{ContainerExit, ExitCause, Input};
 use actix::prelude::*;
 use drover_containerizers::{ContainerId as CId, Containerizer};
@@ -18,8 +21,39 @@ use drover_proto::ContainerId;
 use std::sync::Arc;
 
 impl AgentActor {
-    /// Writes the checkpoint with the handles of the containers it names. A failure is
-    /// logged loudly: the agent keeps running, but a restart may not recover.
+    /// Starts the checkpoint writer thread; false (and the agent ends) if it cannot.
+    pub(super) fn start_writer(&mut self, ctx: &mut Context<Self>) -> bool {
+        let Some(checkpointer) = self.recovered.as_ref().map(|r| r.checkpointer.clone()) else {
+            return true;
+        };
+        let addr = ctx.address();
+        match CheckpointWriter::spawn(checkpointer, move |r| {
+            addr.do_send(CheckpointDurable(r.map_err(|e| e.to_string())));
+        }) {
+            Ok(w) => {
+                self.writer = Some(w);
+                true
+            }
+            Err(e) => {
+                self.checkpoint_failed(
+                    format!("cannot start the checkpoint writer thread: {e}"),
+                    ctx,
+                );
+                false
+            }
+        }
+    }
+
+    /// A durable write failed: the agent's guarantees no longer hold, so it stops at
+    /// once (as Mesos aborts), leaving its tasks running for the next agent process.
+    fn checkpoint_failed(&mut self, error: String, ctx: &mut Context<Self>) {
+        tracing::error!(%error, "CHECKPOINT WRITE FAILED: the agent exits (its tasks keep running; fix the work dir and restart it)");
+        self.broken = true;
+        self.held.clear();
+        self.end(AgentExit::CheckpointFailed(error), ctx);
+    }
+
+    /// Hands the checkpoint, with the handles of the containers it names, to the writer.
     pub(super) fn save_checkpoint(&mut self) {
         let cp = self.core.checkpoint();
         let live: std::collections::HashSet<&str> = cp
@@ -32,8 +66,15 @@ impl AgentActor {
         self.handles.retain(|id, _| live.contains(id.as_str()));
         let mut handles: Vec<_> = self.handles.values().cloned().collect();
         handles.sort_by(|a, b| a.id.cmp(&b.id));
-        if let Err(e) = self.checkpointer.save(&cp, &handles) {
-            tracing::error!(error = %e, "CANNOT CHECKPOINT: a restart of this agent may lose tasks");
+        self.submitted += 1;
+        let job = Job {
+            seq: self.submitted,
+            agent: cp,
+            containers: handles,
+        };
+        if let Some(w) = &self.writer {
+            // A stopped writer has reported its failure, which ends the agent.
+            w.submit(job);
         }
     }
 
@@ -91,5 +132,16 @@ impl Handler<Launched> for AgentActor {
             },
             ctx,
         );
+    }
+}
+
+impl Handler<CheckpointDurable> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CheckpointDurable, ctx: &mut Context<Self>) {
+        match msg.0 {
+            Ok(seq) => self.checkpoint_durable(seq, ctx),
+            Err(e) => self.checkpoint_failed(e, ctx),
+        }
     }
 }

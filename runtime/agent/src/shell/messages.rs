@@ -14,6 +14,18 @@ pub enum AgentExit {
     Stopped,
     /// The master refused the agent.
     Refused(String),
+    /// A checkpoint write failed (the message names the file and the cause): the agent
+    /// cannot keep its promises and must not go on.
+    CheckpointFailed(String),
+}
+
+/// The checkpoint writer's report: checkpoints up to this sequence number are on
+/// disk, or the write failed.
+#[derive(Debug)]
+pub(crate) struct CheckpointDurable(pub(crate) Result<u64, String>);
+
+impl Message for CheckpointDurable {
+    type Result = ();
 }
 
 /// An input from a containerizer future.

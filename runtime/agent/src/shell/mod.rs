@@ -15,6 +15,8 @@
 //! ```
 
 mod agent_actor;
+mod checkpoint_format;
+mod checkpoint_writer;
 pub mod checkpointer;
 pub mod containers;
 mod durable;

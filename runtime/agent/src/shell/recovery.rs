@@ -3,8 +3,9 @@
 //! they found into the core's [`Recovery`] input.
 //!
 //! ```text
-//!  reconnect: meta/agent.json ─▶ recover(handles) ─▶ running / gone ─▶ Input::Recover
-//!             (none)          ─▶ recover([])      ─▶ fresh agent
+//!  reconnect: meta/agent.json + journal ─▶ compact ─▶ recover(handles) ─▶ running / gone
+//!             ─▶ Input::Recover
+//!             (none) ─▶ recover([]) ─▶ empty snapshot ─▶ fresh agent
 //!  cleanup:   recover([]) (kills every container) ─▶ remove meta/agent.json ─▶ fresh agent, new id
 //! ```
 
@@ -85,7 +86,7 @@ pub(crate) struct StartupRecovery {
 /// Runs start-up recovery with `containerizer` (see the module doc).
 pub(crate) async fn recover(
     mode: RecoverMode,
-    checkpointer: Checkpointer,
+    mut checkpointer: Checkpointer,
     containerizer: &dyn Containerizer,
 ) -> Result<StartupRecovery, RecoveryError> {
     let fresh = |checkpointer| StartupRecovery {
@@ -96,6 +97,7 @@ pub(crate) async fn recover(
     if mode == RecoverMode::Cleanup {
         let found = containerizer.recover(&[]).await?;
         checkpointer.remove()?;
+        checkpointer.save(&AgentCheckpoint::default(), &[])?;
         tracing::warn!(
             destroyed = found.orphans_destroyed.len(),
             "--recover=cleanup: every container destroyed, starting as a new agent"
@@ -110,8 +112,12 @@ pub(crate) async fn recover(
                 "no checkpoint: destroyed containers left in the work dir"
             );
         }
+        // An empty snapshot: a work dir where nothing can be written fails the start.
+        checkpointer.save(&AgentCheckpoint::default(), &[])?;
         return Ok(fresh(checkpointer));
     };
+    // Start from a compacted snapshot (in this version's format) and an empty journal.
+    checkpointer.save(&stored.agent, &stored.containers)?;
     let known = known_handles(&stored.agent, stored.containers);
     let found = containerizer.recover(&known).await?;
     if !found.orphans_destroyed.is_empty() {
@@ -209,7 +215,7 @@ mod tests {
             panic!("posix launches shell commands");
         };
         let pid = handle.pid.unwrap();
-        let checkpointer = Checkpointer::new(work);
+        let mut checkpointer = Checkpointer::new(work);
         checkpointer
             .save(&checkpoint_of("c1", &sandbox), &[handle])
             .unwrap();
@@ -251,7 +257,8 @@ mod tests {
             .await
             .unwrap();
         assert!(r.input.is_none() && r.handles.is_empty());
-        assert_eq!(checkpointer.load().unwrap(), None);
+        let stored = Checkpointer::new(dir.path()).load().unwrap();
+        assert_eq!(stored.map(|s| s.agent), Some(AgentCheckpoint::default()));
         for _ in 0..100 {
             if !alive(pid) {
                 break;

@@ -134,6 +134,9 @@ pub(crate) fn run(a: AgentArgs) -> Result<()> {
             why = agent.wait() => why,
         };
         tracing::info!(?exit, "agent stopped");
+        if let drover_agent::AgentExit::CheckpointFailed(e) = exit {
+            anyhow::bail!("the agent cannot write its checkpoint: {e}");
+        }
         Ok(())
     })
 }
