@@ -94,9 +94,24 @@ pub struct RunningMaster {
     pub http: actix_web::dev::ServerHandle,
     /// Waits for queued registry writes (with a work dir).
     pub registry: Option<RegistryFlusher>,
+    /// Set when a registry write failed (the error names the file and the cause): the
+    /// master can no longer keep its promises and must stop; see [`Self::failed`].
+    pub fatal: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl RunningMaster {
+    /// Resolves with the error of a failed registry write (never, without a work dir).
+    pub async fn failed(&mut self) -> String {
+        loop {
+            if let Some(e) = self.fatal.borrow_and_update().clone() {
+                return e;
+            }
+            if self.fatal.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Stops the HTTP server, closes every connection and waits until the registry
     /// changes made so far are on disk.
     pub async fn stop(self) {
@@ -138,15 +153,20 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
     let http_port_hint = opts.http_addr.port();
     config.master_info.http_port = http_port_hint;
     let mut core = MasterCore::new(config);
+    let (fatal_tx, fatal) = tokio::sync::watch::channel(None);
     let (addr, registry) = match &opts.work_dir {
         Some(dir) => {
             let store = open_registry(dir, &mut core)?;
             // The writer reports to the actor, so the actor's address comes first.
             let ctx = actix::Context::<MasterActor>::new();
             let me = ctx.address();
-            let writer = RegistryWriter::spawn_with_ack(store, move |n| {
-                me.do_send(RegistryDurable(n));
-            })
+            let writer = RegistryWriter::spawn_reporting(
+                store,
+                move |n| me.do_send(RegistryDurable(n)),
+                move |e| {
+                    fatal_tx.send_replace(Some(e.to_string()));
+                },
+            )
             .map_err(MasterError::RegistryWriter)?;
             let flusher = writer.flusher();
             (
@@ -179,6 +199,7 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
         node,
         http,
         registry,
+        fatal,
     })
 }
 

@@ -124,12 +124,18 @@ fn rand_id() -> u32 {
 pub(crate) fn run(a: MasterArgs) -> Result<()> {
     let opts = options(&a)?;
     actix_rt::System::new().block_on(async move {
-        let master = drover_master::start(opts)?;
+        let mut master = drover_master::start(opts)?;
         println!(
             "drover master listening on {} (QUIC) and http://{} (HTTP)",
             master.quic_addr, master.http_addr
         );
-        crate::wait_for_signal().await;
+        tokio::select! {
+            () = crate::wait_for_signal() => {}
+            error = master.failed() => {
+                tracing::error!(%error, "REGISTRY WRITE FAILED: the master exits");
+                anyhow::bail!("the master cannot write its registry: {error}");
+            }
+        }
         tracing::info!("master shutting down");
         master.stop().await;
         Ok(())

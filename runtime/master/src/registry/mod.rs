@@ -27,7 +27,7 @@ mod store;
 mod writer;
 
 pub use store::{RegistryStore, StoreError, COMPACT_EVERY};
-pub use writer::{RegistryFlusher, RegistryWriter};
+pub use writer::{RegistryFlusher, RegistryLog, RegistryWriter};
 
 use drover_proto::{AgentId, AgentInfo, FrameworkId, FrameworkInfo};
 use serde::{Deserialize, Serialize};

@@ -285,3 +285,55 @@ fn writer_reports_how_many_ops_are_durable() -> Result<(), StoreError> {
     assert_eq!(acks.last(), Some(&25));
     Ok(())
 }
+
+/// A log whose disk fails after `ok` transactions, as a full or read-only disk would.
+struct FailingLog {
+    ok: usize,
+}
+
+impl RegistryLog for FailingLog {
+    fn append(&mut self, _ops: &[RegistryOp]) -> Result<(), StoreError> {
+        if self.ok == 0 {
+            return Err(StoreError::Corrupt {
+                path: "/w/registry.redb".into(),
+                what: "No space left on device".into(),
+            });
+        }
+        self.ok -= 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_write_stops_the_writer_and_is_reported_once() {
+    let (ack_tx, acks) = std::sync::mpsc::channel();
+    let (fail_tx, failures) = std::sync::mpsc::channel();
+    let w = RegistryWriter::spawn_reporting(
+        FailingLog { ok: 1 },
+        move |n| {
+            let _ = ack_tx.send(n);
+        },
+        move |e| {
+            let _ = fail_tx.send(e.to_string());
+        },
+    )
+    .unwrap();
+    let mut ops = ops(3).into_iter();
+    w.persist(ops.next().unwrap());
+    assert!(w.sync(), "the first transaction is durable");
+    for op in ops {
+        w.persist(op);
+    }
+    assert!(!w.sync(), "the writer is gone after the failure");
+    assert_eq!(
+        acks.try_iter().collect::<Vec<_>>(),
+        vec![1],
+        "nothing after it"
+    );
+    let failures: Vec<String> = failures.try_iter().collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("/w/registry.redb") && failures[0].contains("No space"),
+        "{failures:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! queued up into one transaction. The actor only pushes onto a channel, so a slow
 //! fsync never blocks the master's decisions.
 
-use super::{RegistryOp, RegistryStore};
+use super::{RegistryOp, RegistryStore, StoreError};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -30,15 +30,26 @@ impl RegistryWriter {
     }
 
     /// Starts the writer thread; after each transaction it calls `ack(n)`: the first `n`
-    /// ops persisted through this writer are on disk (or failed, which is logged).
+    /// ops persisted through this writer are on disk. A failure is logged and stops the
+    /// writer.
     pub fn spawn_with_ack(
         store: RegistryStore,
         ack: impl Fn(u64) + Send + 'static,
     ) -> std::io::Result<Self> {
+        Self::spawn_reporting(store, ack, |_| {})
+    }
+
+    /// Like [`spawn_with_ack`](Self::spawn_with_ack), and calls `failed` with the error
+    /// of the write that stopped the writer.
+    pub fn spawn_reporting(
+        store: impl RegistryLog,
+        ack: impl Fn(u64) + Send + 'static,
+        failed: impl FnOnce(StoreError) + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("registry-writer".into())
-            .spawn(move || run(store, rx, ack))?;
+            .spawn(move || run(store, rx, ack, failed))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
@@ -49,7 +60,9 @@ impl RegistryWriter {
     pub fn persist(&self, op: RegistryOp) {
         if let Some(tx) = &self.tx {
             if tx.send(Msg::Op(op)).is_err() {
-                tracing::error!("registry writer is gone: registry change not persisted");
+                tracing::error!(
+                    "registry writer is gone (a write failed): registry change not persisted"
+                );
             }
         }
     }
@@ -105,7 +118,24 @@ impl Drop for RegistryWriter {
     }
 }
 
-fn run(mut store: RegistryStore, rx: mpsc::Receiver<Msg>, ack: impl Fn(u64)) {
+/// Where the writer appends: the redb [`RegistryStore`], or a test's stand-in.
+pub trait RegistryLog: Send + 'static {
+    /// Appends `ops` durably, in order, in one transaction.
+    fn append(&mut self, ops: &[RegistryOp]) -> Result<(), StoreError>;
+}
+
+impl RegistryLog for RegistryStore {
+    fn append(&mut self, ops: &[RegistryOp]) -> Result<(), StoreError> {
+        RegistryStore::append(self, ops)
+    }
+}
+
+fn run(
+    mut store: impl RegistryLog,
+    rx: mpsc::Receiver<Msg>,
+    ack: impl Fn(u64),
+    failed: impl FnOnce(StoreError),
+) {
     let mut written = 0u64;
     let mut batch = Vec::new();
     let mut waiting = Vec::new();
@@ -126,7 +156,9 @@ fn run(mut store: RegistryStore, rx: mpsc::Receiver<Msg>, ack: impl Fn(u64)) {
             }
         }
         if let Err(e) = store.append(&batch) {
-            tracing::error!(error = %e, ops = batch.len(), "registry write failed; these changes are not durable");
+            tracing::error!(error = %e, ops = batch.len(), "REGISTRY WRITE FAILED: these changes are not durable; the master must stop");
+            failed(e);
+            return; // waiting syncs see the writer gone
         }
         if !batch.is_empty() {
             written += batch.len() as u64;
