@@ -1,10 +1,12 @@
 //! The master's HTTP operator API (actix-web): `GET /state` (JSON), `GET /health`,
-//! `GET /metrics` (Prometheus text). Handlers ask the master actor; they never touch
+//! `GET /metrics` (Prometheus text), and with `--fault-injection` the `/faults` test hooks
+//! ([`crate::http_faults`]). Handlers ask the master actor; they never touch
 //! the core directly.
 
 use crate::shell::{GetMetrics, GetState, MasterActor};
 use actix::Addr;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use drover_transport::Faults;
 use std::net::SocketAddr;
 
 async fn state(master: web::Data<Addr<MasterActor>>) -> HttpResponse {
@@ -32,10 +34,12 @@ async fn health(master: web::Data<Addr<MasterActor>>) -> HttpResponse {
 }
 
 /// Binds the HTTP API on `addr` and serves it on the current actix system. Returns the
-/// bound address and the server future's handle.
+/// bound address and the server future's handle. `/faults` is mounted only when `faults`
+/// allows remote control.
 pub fn serve(
     addr: SocketAddr,
     master: Addr<MasterActor>,
+    faults: Faults,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let data = web::Data::new(master);
     let server = HttpServer::new(move || {
@@ -45,6 +49,7 @@ pub fn serve(
             .route("/master/state", web::get().to(state))
             .route("/metrics", web::get().to(metrics))
             .route("/health", web::get().to(health))
+            .configure(|cfg| crate::http_faults::configure(cfg, &faults))
     })
     .workers(1)
     .disable_signals()

@@ -23,6 +23,7 @@
 pub mod allocator;
 pub mod core;
 pub mod http;
+pub mod http_faults;
 pub mod metrics;
 pub mod outbox;
 pub mod registry;

@@ -186,11 +186,11 @@ pub fn start(opts: MasterOptions) -> Result<RunningMaster, MasterError> {
         addr.clone()
             .recipient::<ServerEvent<SchedulerCall, SchedulerEvent>>(),
     )?;
-    let (http_addr, http) =
-        crate::http::serve(opts.http_addr, addr.clone()).map_err(|source| MasterError::Http {
-            addr: opts.http_addr,
-            source,
-        })?;
+    let (http_addr, http) = crate::http::serve(opts.http_addr, addr.clone(), opts.faults.clone())
+        .map_err(|source| MasterError::Http {
+        addr: opts.http_addr,
+        source,
+    })?;
     tracing::info!(quic = %node.local_addr(), http = %http_addr, "master listening");
     Ok(RunningMaster {
         addr,

@@ -85,6 +85,7 @@ pub struct PeerKeys {
 
 struct Inner {
     active: AtomicBool,
+    remote: AtomicBool,
     rules: RwLock<HashMap<FaultTarget, FaultRule>>,
     rng: AtomicU64,
 }
@@ -121,10 +122,34 @@ impl Faults {
         Faults {
             inner: Arc::new(Inner {
                 active: AtomicBool::new(false),
+                remote: AtomicBool::new(false),
                 rules: RwLock::new(HashMap::new()),
                 rng: AtomicU64::new(seed),
             }),
         }
+    }
+
+    /// Allows the node's operator API to change these rules (`drover master
+    /// --fault-injection`: `POST /faults`). Off by default; for tests and chaos runs of
+    /// real processes only.
+    pub fn with_remote_control(self) -> Faults {
+        self.inner.remote.store(true, Ordering::Release);
+        self
+    }
+
+    /// Whether [`with_remote_control`](Self::with_remote_control) was asked for.
+    pub fn remote_control(&self) -> bool {
+        self.inner.remote.load(Ordering::Acquire)
+    }
+
+    /// Replaces the rule for `target` (a no-op rule removes it).
+    pub fn set_rule(&self, target: impl Into<FaultTarget>, rule: FaultRule) {
+        let p = if rule.drop.is_nan() {
+            0.0
+        } else {
+            rule.drop.clamp(0.0, 1.0)
+        };
+        self.update(target.into(), |r| *r = FaultRule { drop: p, ..rule });
     }
 
     fn update(&self, target: FaultTarget, f: impl FnOnce(&mut FaultRule)) {

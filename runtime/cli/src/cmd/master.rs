@@ -59,6 +59,13 @@ pub(crate) struct MasterArgs {
     /// Minimum memory (MB) of an offer.
     #[arg(long, default_value_t = 32.0)]
     pub(crate) min_allocatable_mem: f64,
+    /// Testing only: accept fault rules (drop / delay / partition of a peer's messages)
+    /// at `POST /faults` on the HTTP API. Never on a production master.
+    #[arg(long)]
+    pub(crate) fault_injection: bool,
+    /// Seed of the drop decisions of --fault-injection (random when absent).
+    #[arg(long, requires = "fault_injection")]
+    pub(crate) fault_seed: Option<u64>,
 }
 
 /// Builds the options from flags.
@@ -107,9 +114,23 @@ pub(crate) fn options(a: &MasterArgs) -> Result<MasterOptions> {
         tls_dir: a.tls_dir.clone().unwrap_or_else(crate::home::tls_dir),
         cert_name: a.cert_name.clone(),
         config,
-        faults: Default::default(),
+        faults: faults(a),
         work_dir: Some(a.work_dir.clone()),
     })
+}
+
+/// The fault switchboard: inert unless `--fault-injection`.
+fn faults(a: &MasterArgs) -> drover_transport::Faults {
+    let f = match a.fault_seed {
+        Some(seed) => drover_transport::Faults::seeded(seed),
+        None => drover_transport::Faults::new(),
+    };
+    if a.fault_injection {
+        tracing::warn!("fault injection enabled: POST /faults can drop this master's messages");
+        f.with_remote_control()
+    } else {
+        f
+    }
 }
 
 fn rand_id() -> u32 {
