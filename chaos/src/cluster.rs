@@ -298,6 +298,20 @@ impl Cluster {
         Ok(at)
     }
 
+    /// Agent `i`'s exit status if its process has ended (e.g. refused by the master).
+    pub fn agent_exited(&mut self, i: usize) -> Result<Option<std::process::ExitStatus>> {
+        let idx = self
+            .agents
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or(ClusterError::NoAgent(i))?;
+        match self.procs.child(idx) {
+            Some(c) => c.try_wait().map_err(io("wait for an agent")),
+            None => Err(ClusterError::NoAgent(i)),
+        }
+    }
+
     fn sigkill(&mut self, idx: usize) -> Result<()> {
         if let Some(child) = self.procs.child(idx) {
             child.kill().map_err(io("SIGKILL"))?;
@@ -389,6 +403,21 @@ impl Cluster {
     pub fn agent_state(&self, i: usize) -> Result<serde_json::Value> {
         let url = format!("http://{}/state", self.agent_addr(i));
         self.http_call("GET agent /state", self.http.get(url))
+    }
+
+    /// Ids of the live (non-terminal) tasks agent `i` runs, from its own `/state`.
+    pub fn agent_live_tasks(&self, i: usize) -> Result<std::collections::BTreeSet<String>> {
+        let state = self.agent_state(i)?;
+        let empty = Vec::new();
+        let ids = state["frameworks"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .flat_map(|f| f["executors"].as_array().unwrap_or(&empty))
+            .flat_map(|e| e["tasks"].as_array().unwrap_or(&empty))
+            .filter_map(|t| t["id"].as_str().map(str::to_owned))
+            .collect();
+        Ok(ids)
     }
 
     /// A scheduler configuration for `info` against this cluster.

@@ -24,6 +24,8 @@ pub struct TaskSpec {
     pub command: String,
     /// Labels, e.g. `mock.run_for=2s` for the mock containerizer.
     pub labels: Vec<Parameter>,
+    /// Only on the agent with this hostname (see [`Cluster::agent_name`]).
+    pub on: Option<String>,
 }
 
 impl TaskSpec {
@@ -37,7 +39,14 @@ impl TaskSpec {
             resources: Resources::parse("cpus:0.01;mem:1").unwrap_or_default(),
             command: "true".into(),
             labels: vec![Parameter::new("mock.run_for", run_for)],
+            on: None,
         }
+    }
+
+    /// The same task, placed on agent `i` only.
+    pub fn on_agent(mut self, i: usize) -> TaskSpec {
+        self.on = Some(Cluster::agent_name(i));
+        self
     }
 }
 
@@ -56,22 +65,25 @@ impl Scheduler for Batch {
         for offer in offers {
             let mut left = offer.resources.clone();
             let mut tasks = Vec::new();
-            while let Some(spec) = self.pending.front() {
-                let Some(rest) = left.checked_sub(&spec.resources) else {
-                    break;
-                };
-                left = rest;
-                if let Some(spec) = self.pending.pop_front() {
-                    let mut t = TaskInfo::command(
-                        spec.id.as_str(),
-                        offer.agent_id.clone(),
-                        spec.resources,
-                        CommandInfo::shell(spec.command),
-                    );
-                    t.labels = spec.labels;
-                    tasks.push(t);
+            let mut rest = VecDeque::new();
+            while let Some(spec) = self.pending.pop_front() {
+                let here = spec.on.as_ref().is_none_or(|h| *h == offer.hostname);
+                match left.checked_sub(&spec.resources).filter(|_| here) {
+                    Some(remaining) => {
+                        left = remaining;
+                        let mut t = TaskInfo::command(
+                            spec.id.as_str(),
+                            offer.agent_id.clone(),
+                            spec.resources,
+                            CommandInfo::shell(spec.command),
+                        );
+                        t.labels = spec.labels;
+                        tasks.push(t);
+                    }
+                    None => rest.push_back(spec),
                 }
             }
+            self.pending = rest;
             let _ = if tasks.is_empty() {
                 driver.decline(offer.id, refuse)
             } else {

@@ -226,7 +226,10 @@ impl MasterCore {
                     },
                 );
             }
-            status.state = report.state;
+            if !kill {
+                // A task reported LOST stays LOST for its framework (terminal).
+                status.state = report.state;
+            }
             status.agent_id = Some(agent_id.clone());
             if let Some(fw) = self.frameworks.get_mut(&fid) {
                 fw.tasks.insert(

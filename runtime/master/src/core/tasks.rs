@@ -303,10 +303,37 @@ impl MasterCore {
         };
         let mut freed = None;
         match fw.tasks.get_mut(&task_id) {
+            Some(entry) if entry.status.state.is_terminal() => {
+                // The framework was already told a terminal state (LOST while the agent
+                // was unreachable, for a framework that is not partition-aware): as in
+                // Mesos, nothing more reaches it about this task. The agent's update is
+                // acknowledged on the framework's behalf so that its stream drains, and
+                // its terminal update frees what the task held.
+                tracing::info!(%framework_id, %task_id, state = %status.state.as_str(), reported = %entry.status.state.as_str(), "update after a terminal state already reported: not forwarded");
+                let res = entry.info.resources.clone();
+                if let Some(uuid) = status.uuid {
+                    self.send_to_agent(
+                        agent_id,
+                        MasterToAgent::Acknowledge {
+                            framework_id: framework_id.clone(),
+                            task_id: task_id.clone(),
+                            uuid,
+                        },
+                    );
+                }
+                if status.state.is_terminal() {
+                    self.release_task(agent_id, &framework_id, &task_id, &res);
+                    if let Some(fw) = self.frameworks.get_mut(&framework_id) {
+                        fw.tasks.remove(&task_id);
+                        fw.completed.insert(task_id);
+                    }
+                    self.request_allocation(now);
+                }
+                return;
+            }
             Some(entry) => {
-                let was_terminal = entry.status.state.is_terminal();
                 entry.status = status.clone();
-                if status.state.is_terminal() && !was_terminal {
+                if status.state.is_terminal() {
                     freed = Some(entry.info.resources.clone());
                 }
             }

@@ -67,6 +67,32 @@ fn lost_tasks_of_frameworks_not_partition_aware_are_killed_when_the_agent_is_bac
         updates_in(&out).is_empty(),
         "no RUNNING for a task reported LOST"
     );
+    // A RUNNING the agent resends is not forwarded either (it would follow LOST), but
+    // acknowledged so that the KILLED behind it can come.
+    let mut st = TaskStatus::new("t".into(), TaskState::Running, TaskStatusSource::Executor);
+    st.uuid = Some(drover_proto::UpdateUuid([7; 16]));
+    let out = m.handle(
+        now,
+        Input::Agent {
+            conn: 7,
+            msg: AgentToMaster::StatusUpdate {
+                framework_id: fw.clone(),
+                status: st,
+            },
+        },
+    );
+    assert!(
+        updates_in(&out).is_empty(),
+        "no RUNNING after LOST: {out:?}"
+    );
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::ToAgent {
+            msg: MasterToAgent::Acknowledge { .. },
+            ..
+        }
+    )));
+    assert!(!m.agents[&agent].used.is_empty(), "still held until killed");
     // The kill's terminal update frees the task's resources.
     let mut st = TaskStatus::new("t".into(), TaskState::Killed, TaskStatusSource::Executor);
     st.uuid = Some(drover_proto::UpdateUuid([8; 16]));
@@ -80,7 +106,10 @@ fn lost_tasks_of_frameworks_not_partition_aware_are_killed_when_the_agent_is_bac
             },
         },
     );
-    assert_eq!(updates_in(&out)[0].state, TaskState::Killed);
+    // LOST was terminal for the framework: Mesos tells it nothing more. The master
+    // acknowledges the update for it so the agent's stream drains.
+    assert!(updates_in(&out).is_empty(), "nothing after LOST: {out:?}");
+    assert!(out.iter().any(|c| matches!(c, Command::ToAgent { msg: MasterToAgent::Acknowledge { task_id, .. }, .. } if task_id.as_str() == "t")));
     assert!(m.agents[&agent].used.is_empty());
     assert!(!m.frameworks[&fw].tasks.contains_key(&TaskId::from("t")));
 }
