@@ -73,6 +73,8 @@ pub struct ClusterSpec {
     pub agents: usize,
     /// Extra `drover master` flags (the defaults are the product's).
     pub master_flags: Vec<String>,
+    /// Extra `drover agent` flags.
+    pub agent_flags: Vec<String>,
     /// Containerizer of the agents (`mock` by default: tasks are simulated from
     /// `mock.*` labels, no process per task).
     pub containerizer: String,
@@ -87,6 +89,7 @@ impl Default for ClusterSpec {
         ClusterSpec {
             agents: 1,
             master_flags: Vec::new(),
+            agent_flags: Vec::new(),
             containerizer: "mock".into(),
             agent_resources: "cpus:64;mem:65536".into(),
             fault_seed: 0,
@@ -261,7 +264,7 @@ impl Cluster {
             return Err(ClusterError::NoAgent(i));
         }
         let name = Cluster::agent_name(i);
-        let args = [
+        let mut args: Vec<String> = [
             "agent",
             "--master",
             &self.master_addr(),
@@ -280,7 +283,9 @@ impl Cluster {
             "--cert-name",
             &name,
         ]
-        .map(String::from);
+        .map(String::from)
+        .to_vec();
+        args.extend(self.spec.agent_flags.iter().cloned());
         self.agents[i] = Some(self.spawn(&name, &args)?);
         Ok(())
     }

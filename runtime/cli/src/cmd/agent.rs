@@ -75,6 +75,13 @@ pub(crate) struct AgentArgs {
     /// the QUIC idle timeout, 5 s, so keep it above that).
     #[arg(long, default_value = "10s", value_parser = crate::parse_duration)]
     executor_reregister_timeout: std::time::Duration,
+    /// First resend of an unacknowledged status update after this long; each further
+    /// resend waits twice as long, up to --status-update-retry-max.
+    #[arg(long, default_value = "5s", value_parser = crate::parse_duration)]
+    status_update_retry_min: std::time::Duration,
+    /// Longest wait between resends of an unacknowledged status update.
+    #[arg(long, default_value = "300s", value_parser = crate::parse_duration)]
+    status_update_retry_max: std::time::Duration,
 }
 
 /// Total memory of the machine in MB, from /proc/meminfo.
@@ -114,6 +121,16 @@ fn config(a: &AgentArgs) -> Result<AgentConfig> {
         .parse()
         .map_err(|e| anyhow::anyhow!("invalid --recover: {e}"))?;
     c.timing.executor_reregister_timeout = a.executor_reregister_timeout;
+    if a.status_update_retry_min.is_zero() || a.status_update_retry_max < a.status_update_retry_min
+    {
+        anyhow::bail!(
+            "--status-update-retry-min must be above zero and at most --status-update-retry-max"
+        );
+    }
+    c.timing.status_update_retry = drover_agent::core::RetryPolicy {
+        min: a.status_update_retry_min,
+        max: a.status_update_retry_max,
+    };
     Ok(c)
 }
 

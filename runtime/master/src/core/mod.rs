@@ -35,6 +35,8 @@ mod tests;
 #[cfg(test)]
 mod tests_persist;
 #[cfg(test)]
+mod tests_pings;
+#[cfg(test)]
 mod tests_recovery;
 
 use crate::allocator::{AllocatorState, Policy};
@@ -141,6 +143,8 @@ pub struct AgentState {
     pub executors: HashMap<(FrameworkId, ExecutorId), Resources>,
     /// Pings sent without a pong.
     pub missed_pings: u32,
+    /// When a message (any, not only a pong) last came from it while connected.
+    pub last_heard: Option<Instant>,
     /// When it became unreachable.
     pub unreachable_since: Option<Instant>,
     /// Whether the allocator currently has it (not while unreachable).
@@ -223,6 +227,8 @@ pub struct MasterCore {
     pub(crate) next_id: u64,
     pub(crate) allocation_due: Option<Instant>,
     pub(crate) next_ping: Option<Instant>,
+    /// When every active agent is pinged next (between rounds, only suspects are).
+    pub(crate) next_ping_round: Option<Instant>,
     pub(crate) next_heartbeat: Option<Instant>,
     /// After a restart: when agents still recovering are marked unreachable.
     pub(crate) reregister_deadline: Option<Instant>,
@@ -257,6 +263,7 @@ impl MasterCore {
             next_id: 0,
             allocation_due: None,
             next_ping: None,
+            next_ping_round: None,
             next_heartbeat: None,
             reregister_deadline: None,
             earliest_unreachable: None,
@@ -338,6 +345,7 @@ impl MasterCore {
     }
 
     fn on_agent_message(&mut self, now: Instant, conn: Conn, msg: AgentToMaster) {
+        self.heard_from(now, conn);
         match msg {
             AgentToMaster::Register { agent } => self.register_agent(now, conn, agent),
             AgentToMaster::Reregister {
@@ -345,7 +353,7 @@ impl MasterCore {
                 frameworks,
                 tasks,
             } => self.reregister_agent(now, conn, agent, frameworks, tasks),
-            AgentToMaster::Pong => self.on_pong(conn),
+            AgentToMaster::Pong => {}
             other => {
                 let Some(agent_id) = self.agent_conns.get(&conn).cloned() else {
                     tracing::warn!(

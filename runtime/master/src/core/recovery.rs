@@ -68,6 +68,7 @@ impl MasterCore {
                     tasks: HashSet::new(),
                     executors: HashMap::new(),
                     missed_pings: 0,
+                    last_heard: None,
                     unreachable_since,
                     in_allocator: false,
                 },
