@@ -47,10 +47,13 @@ pub enum DetectionError {
 }
 
 /// One run on a fresh cluster with `master_flags` (none: the product's defaults), with
-/// `tasks` tasks per framework; gives up waiting after `give_up`.
+/// `tasks` tasks per framework; the agent is killed `settle` after every task is
+/// RUNNING (vary it to land anywhere in the ping cycle); gives up waiting after
+/// `give_up`.
 pub fn run(
     master_flags: Vec<String>,
     tasks: usize,
+    settle: Duration,
     give_up: Duration,
 ) -> Result<Detection, DetectionError> {
     let mut cluster = Cluster::start(ClusterSpec {
@@ -78,6 +81,7 @@ pub fn run(
             cluster.log_tails(20),
         ));
     }
+    std::thread::sleep(settle);
     let t0 = cluster.kill_agent(0)?;
     let done = |fw: &Framework, state, events: &[crate::Event]| {
         all_reached(events, &fw.name, &fw.task_ids, state, t0)

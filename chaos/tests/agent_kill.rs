@@ -4,13 +4,18 @@
 
 use drover_chaos::detection;
 use drover_chaos::invariants::report;
+use drover_chaos::Seed;
 use std::time::Duration;
 
 const GOAL: Duration = Duration::from_secs(3);
 
 #[test]
 fn killed_agent_tasks_are_unreachable_or_lost_within_3_s() {
-    let d = detection::run(Vec::new(), 5, Duration::from_secs(10)).expect("detection run");
+    let mut seed = Seed::for_scenario("agent_kill");
+    let _report = seed.report_on_panic();
+    // Anywhere in the ping cycle (500 ms by default), after the agent's last message.
+    let settle = Duration::from_millis(seed.range(0, 1_000));
+    let d = detection::run(Vec::new(), 5, settle, Duration::from_secs(10)).expect("detection run");
     eprintln!(
         "UNREACHABLE after {:?}, LOST after {:?}",
         d.aware, d.not_aware
