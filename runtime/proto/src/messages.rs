@@ -326,6 +326,21 @@ pub enum MasterToAgent {
     /// Liveness probe: the agent answers `Pong` at once. Missing pongs make the master
     /// declare the agent unreachable.
     Ping,
+    /// Sent by the master for tasks it believes are on the agent but that may never have
+    /// reached it (Mesos `ReconcileTasksMessage`): tasks a re-registering agent did not
+    /// report, and STAGING tasks named in a framework's reconciliation. For each task it
+    /// does not know (not running, queued or with updates pending), the agent makes a
+    /// status update through its status update manager — `TASK_DROPPED` if the framework
+    /// is partition-aware, `TASK_LOST` otherwise, reason `Reconciliation` — acknowledged
+    /// like any other. Tasks it knows need nothing: their own updates are on their way.
+    /// Messages on a connection are ordered, so the request always follows the task's
+    /// `RunTask`: an agent that does not know the task never got it and never will.
+    ReconcileTasks {
+        /// The framework (with its id set; its capabilities pick DROPPED or LOST).
+        framework: FrameworkInfo,
+        /// The tasks to check.
+        task_ids: Vec<TaskId>,
+    },
 }
 
 /// Agent → master.

@@ -12,7 +12,8 @@
 //! (RunTask → sandbox → container), `executors` (subscription, updates, acks,
 //! messages), `containers` (launches, exits, registration timeouts), `mock` (the
 //! agent playing the executor for the mock containerizer), `kill` (KillTask,
-//! ShutdownFramework), `tasks` (shared bookkeeping), [`status_updates`] (the status
+//! ShutdownFramework), `reconcile` (ReconcileTasks: tasks the master believes are here),
+//! `tasks` (shared bookkeeping), [`status_updates`] (the status
 //! update manager), [`snapshot`] (what `/state` and `/metrics` show), [`checkpoint`]
 //! (what survives a restart) and [`recovery`] (rebuilding from it).
 
@@ -22,6 +23,7 @@ mod executors;
 pub mod io;
 mod kill;
 mod mock;
+mod reconcile;
 pub mod recovery;
 mod registration;
 mod run_task;
@@ -286,6 +288,10 @@ impl AgentCore {
             MasterToAgent::ShutdownFramework { framework_id } => {
                 self.shutdown_framework(now, framework_id)
             }
+            MasterToAgent::ReconcileTasks {
+                framework,
+                task_ids,
+            } => self.reconcile_tasks(now, framework, task_ids),
         }
     }
 

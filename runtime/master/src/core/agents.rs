@@ -115,15 +115,20 @@ impl MasterCore {
             tracing::info!(%agent_id, tasks = tasks.len(), "unknown agent re-registered: admitting it");
             self.admit_agent(now, conn, info);
         }
+        let reported: HashSet<_> = tasks
+            .iter()
+            .map(|r| (r.framework_id.clone(), r.task.task_id.clone()))
+            .collect();
         self.rebuild_tasks(now, &agent_id, frameworks, tasks);
         self.out.push(Command::ToAgent {
             conn,
             msg: MasterToAgent::Reregistered {
-                agent_id,
+                agent_id: agent_id.clone(),
                 master_info: self.config.master_info.clone(),
                 ping_interval: self.config.agent_ping_timeout,
             },
         });
+        self.reconcile_unreported(&agent_id, &reported);
     }
 
     fn reattach_agent(

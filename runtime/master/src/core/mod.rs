@@ -15,7 +15,8 @@
 //! file: [`agents`] (registration, pings, unreachable agents), [`frameworks`]
 //! (subscription, failover, teardown, heartbeats), [`offers`] (allocation, offers,
 //! declines, rescinds), [`tasks`] (launch validation, kills, status updates,
-//! acknowledgements, reconciliation), [`recovery`] (restart from the registry, agents
+//! acknowledgements), [`reconciliation`] (frameworks asking the master, the master
+//! asking agents about tasks that may never have reached them), [`recovery`] (restart from the registry, agents
 //! re-registering, reconciliation of tasks the master does not know) and [`view`] (what
 //! `/state` and `/metrics` show). Changes of what must survive a restart leave the core
 //! as [`Command::Persist`] with a [`RegistryOp`].
@@ -25,6 +26,7 @@ mod alloc;
 mod config;
 pub mod frameworks;
 pub mod offers;
+pub mod reconciliation;
 pub mod recovery;
 pub mod tasks;
 pub mod unreachable;
@@ -36,6 +38,8 @@ mod tests;
 mod tests_persist;
 #[cfg(test)]
 mod tests_pings;
+#[cfg(test)]
+mod tests_reconcile;
 #[cfg(test)]
 mod tests_recovery;
 

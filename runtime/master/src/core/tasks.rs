@@ -1,5 +1,5 @@
 //! Tasks: launch validation (`Accept`), kills, status updates from agents,
-//! acknowledgements, reconciliation and framework messages.
+//! acknowledgements and framework messages (reconciliation: [`super::reconciliation`]).
 //!
 //! Nothing is dropped silently: a task on an unknown, rescinded or foreign offer gets
 //! `TASK_DROPPED`; a task that fails validation gets `TASK_ERROR` with a message saying
@@ -8,8 +8,8 @@
 use super::{Command, Conn, MasterCore, TaskEntry};
 use drover_proto::{
     AgentId, CommandInfo, ContainerType, ExecutorId, Filters, FrameworkCapability, FrameworkId,
-    KillPolicy, MasterToAgent, Offer, OfferId, Operation, ReconcileTask, Resources, SchedulerEvent,
-    TaskId, TaskInfo, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource, UpdateUuid,
+    KillPolicy, MasterToAgent, Offer, OfferId, Operation, Resources, SchedulerEvent, TaskId,
+    TaskInfo, TaskState, TaskStatus, TaskStatusReason, TaskStatusSource, UpdateUuid,
 };
 use std::time::Instant;
 
@@ -31,7 +31,7 @@ impl MasterCore {
         s
     }
 
-    fn send_update(&mut self, conn: Conn, status: TaskStatus) {
+    pub(crate) fn send_update(&mut self, conn: Conn, status: TaskStatus) {
         self.out.push(Command::ToScheduler {
             conn,
             event: SchedulerEvent::Update { status },
@@ -418,7 +418,7 @@ impl MasterCore {
         }
     }
 
-    fn unknown_task_state(&self, framework_id: &FrameworkId) -> TaskState {
+    pub(crate) fn unknown_task_state(&self, framework_id: &FrameworkId) -> TaskState {
         let aware = self
             .frameworks
             .get(framework_id)
@@ -450,36 +450,6 @@ impl MasterCore {
                 uuid,
             },
         );
-    }
-
-    pub(crate) fn reconcile(
-        &mut self,
-        _now: Instant,
-        conn: Conn,
-        framework_id: &FrameworkId,
-        tasks: Vec<ReconcileTask>,
-    ) {
-        let Some(fw) = self.frameworks.get(framework_id) else {
-            return;
-        };
-        let mut answers = Vec::new();
-        if tasks.is_empty() {
-            let mut all: Vec<&TaskEntry> = fw.tasks.values().collect();
-            all.sort_by(|a, b| a.info.task_id.cmp(&b.info.task_id));
-            for t in all {
-                answers.push(reconciled(&t.status, self.unix_now));
-            }
-        } else {
-            for rt in tasks {
-                match fw.tasks.get(&rt.task_id) {
-                    Some(t) => answers.push(reconciled(&t.status, self.unix_now)),
-                    None => answers.extend(self.unknown_task_answer(framework_id, &rt)),
-                }
-            }
-        }
-        for status in answers {
-            self.send_update(conn, status);
-        }
     }
 
     pub(crate) fn scheduler_message(
@@ -520,15 +490,6 @@ impl MasterCore {
             },
         );
     }
-}
-
-fn reconciled(status: &TaskStatus, now: f64) -> TaskStatus {
-    let mut s = status.clone();
-    s.uuid = None;
-    s.source = TaskStatusSource::Master;
-    s.reason = Some(TaskStatusReason::Reconciliation);
-    s.timestamp = now;
-    s
 }
 
 fn validate_command(cmd: &CommandInfo) -> Result<(), String> {

@@ -3,6 +3,7 @@
 mod executors;
 mod kill;
 mod mock;
+mod reconcile;
 mod recovery;
 mod registration;
 mod run_task;
