@@ -25,12 +25,15 @@ impl Net {
     /// Loads `<tls_dir>/<tls_name>.{pem,key}` and `ca.pem`, checks the certificate is
     /// for `role`, and starts a node bound to an ephemeral port of the family of
     /// `targets` (IPv6 if any target is IPv6). `hello_id` is announced to servers.
+    /// `idle_timeout`, if given, replaces the transport's (with a keep-alive every
+    /// fifth of it); the peers of a connection use the smaller of their two values.
     pub(crate) fn new(
         tls_dir: &Path,
         tls_name: &str,
         role: Role,
         targets: &[SocketAddr],
         hello_id: Option<String>,
+        idle_timeout: Option<std::time::Duration>,
     ) -> Result<Net, SdkError> {
         let identity_error = |reason: String| SdkError::Identity {
             dir: tls_dir.display().to_string(),
@@ -53,6 +56,10 @@ impl Net {
         let mut config = NodeConfig::new(identity, bind);
         if let Some(id) = hello_id {
             config.id = id;
+        }
+        if let Some(idle) = idle_timeout {
+            config.idle_timeout = idle;
+            config.keep_alive = idle / 5;
         }
         let node = Node::new(config).map_err(|e| SdkError::Transport(e.to_string()))?;
         Ok(Net { node })

@@ -64,6 +64,7 @@ impl ExecutorDriver {
             Role::Executor,
             &[agent],
             Some(config.container_id.to_string()),
+            None,
         )?;
         let (tx, rx) = unbounded_channel();
         let driver = ExecutorDriver {

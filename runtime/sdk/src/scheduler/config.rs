@@ -8,6 +8,11 @@ use drover_proto::FrameworkInfo;
 
 use crate::error::SdkError;
 
+/// Default of [`SchedulerConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Smallest accepted [`SchedulerConfig::idle_timeout`].
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// Everything [`super::SchedulerDriver::start`] needs.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -31,11 +36,17 @@ pub struct SchedulerConfig {
     /// The master is presumed gone after this many heartbeat intervals without any
     /// event; the driver then moves on to the next master.
     pub missed_heartbeats: u32,
+    /// The QUIC idle timeout the scheduler's connections propose (default 1.5 s, with a
+    /// keep-alive every fifth of it). QUIC uses the smaller of the two peers' values, so
+    /// this is also how long the master takes to notice that the scheduler died (its
+    /// `failover_timeout` starts then) — instead of the transport's 5 s. Keep-alives
+    /// run on the transport's threads, so a busy scheduler callback does not delay them.
+    pub idle_timeout: Duration,
 }
 
 impl SchedulerConfig {
     /// A config with implicit acknowledgements and default timings (subscribe timeout
-    /// 10 s, 5 missed heartbeats). Reconnect backoff is the transport link's.
+    /// 10 s, 5 missed heartbeats, idle timeout 1.5 s). Reconnect backoff is the transport link's.
     pub fn new(
         masters: Vec<String>,
         tls_dir: impl Into<PathBuf>,
@@ -50,6 +61,7 @@ impl SchedulerConfig {
             explicit_acks: false,
             subscribe_timeout: Duration::from_secs(10),
             missed_heartbeats: 5,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 
@@ -75,6 +87,12 @@ impl SchedulerConfig {
         }
         if self.subscribe_timeout.is_zero() {
             return Err(SdkError::Config("subscribe_timeout must be > 0".to_owned()));
+        }
+        if self.idle_timeout < MIN_IDLE_TIMEOUT {
+            return Err(SdkError::Config(format!(
+                "idle_timeout must be at least {MIN_IDLE_TIMEOUT:?}, not {:?}",
+                self.idle_timeout
+            )));
         }
         if self.missed_heartbeats == 0 {
             return Err(SdkError::Config("missed_heartbeats must be > 0".to_owned()));

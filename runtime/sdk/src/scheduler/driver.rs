@@ -70,6 +70,7 @@ impl SchedulerDriver {
             drover_proto::codec::Role::Scheduler,
             &masters,
             None,
+            Some(config.idle_timeout),
         )?;
         let (tx, rx) = unbounded_channel();
         let shared = Arc::new(Shared {

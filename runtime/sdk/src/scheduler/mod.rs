@@ -88,7 +88,7 @@ mod config;
 pub mod core;
 mod driver;
 
-pub use config::SchedulerConfig;
+pub use config::{SchedulerConfig, DEFAULT_IDLE_TIMEOUT, MIN_IDLE_TIMEOUT};
 pub use driver::{SchedulerDriver, SchedulerRun, StopReason};
 
 use drover_proto::{AgentId, ExecutorId, FrameworkId, MasterInfo, Offer, OfferId, TaskStatus};
