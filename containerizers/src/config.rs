@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 pub const STDOUT_FILE: &str = "stdout";
 /// The file, in the sandbox, that receives the container's standard error (appended).
 pub const STDERR_FILE: &str = "stderr";
+/// Environment variable a containerizer sets for a main process that stays on the
+/// host's filesystem while its task gets an image: the directory where the task's root
+/// filesystem is mounted, ready to `pivot_root` into (native, `image_for=task`).
+pub const ENV_ROOTFS: &str = "DROVER_ROOTFS";
+/// Where the sandbox appears inside a container's own root filesystem.
+pub const SANDBOX_IN_ROOTFS: &str = "/mnt/sandbox";
 
 /// The container's main program.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,9 @@
 //!              filesystem/linux)                                  ─▶ NotSupported
 //!   invalid?  (id, options, memory < 32 MiB, rlimits without posix/rlimits) ─▶ InvalidConfig
 //!   reserve the id ─▶ own task: runtime dir, cgroups, image (blocking thread),
-//!   isolators' prepare, mount plan, program lookup, user ─▶ launcher::spawn
+//!   isolators' prepare, mount plan, program lookup (in the image if the main process
+//!   enters it; on the host with `image_for=task`, which also sets `DROVER_ROOTFS`),
+//!   user ─▶ launcher::spawn
 //!   ─▶ record ─▶ reaper + OOM watcher.   Any failure: LaunchFailed, and the cgroups,
 //!   runtime dir and child made so far are removed (mounts die with the namespace).
 //! ```
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use drover_containerizers::posix::DEFAULT_PATH;
 use drover_containerizers::proc::ProcessIdentity;
 use drover_containerizers::{
-    ContainerConfig, ContainerHandle, ContainerId, ContainerizerError, LaunchResult,
+    ContainerConfig, ContainerHandle, ContainerId, ContainerizerError, LaunchResult, ENV_ROOTFS,
 };
 
 use crate::cgroups::kill;
@@ -33,7 +35,7 @@ use crate::native::{
     remove_dir, Entry, Inner, Slot, EXTRA_BOOT_ID, EXTRA_CGROUP, EXTRA_START_TIME, KILL_TIMEOUT,
     NAME, REMOVE_TIMEOUT,
 };
-use crate::options::{default_hostname, ContainerOptions, MIN_MEMORY_BYTES};
+use crate::options::{default_hostname, ContainerOptions, ImageFor, MIN_MEMORY_BYTES};
 
 impl Inner {
     /// Why native cannot run `config`, if it cannot.
@@ -192,6 +194,7 @@ impl Inner {
                     upper: dir.join("upper"),
                     work: dir.join("work"),
                     merged: dir.join("rootfs"),
+                    enter: options.image_for == ImageFor::Container,
                 };
                 for d in [&spec.upper, &spec.work, &spec.merged] {
                     mkdir(d)?;
@@ -226,6 +229,10 @@ impl Inner {
             filesystem::check_plan(&fs, r)?;
         }
         let mut env = config.env.clone();
+        if let Some(r) = rootfs.as_ref().filter(|r| !r.enter) {
+            env.retain(|(k, _)| k != ENV_ROOTFS);
+            env.push((ENV_ROOTFS.into(), r.merged.display().to_string()));
+        }
         if !env.iter().any(|(k, _)| k == "PATH") {
             env.push(("PATH".into(), DEFAULT_PATH.into()));
         }
@@ -236,6 +243,7 @@ impl Inner {
             .unwrap_or_default();
         let root = rootfs
             .as_ref()
+            .filter(|r| r.enter)
             .map_or_else(|| PathBuf::from("/"), |r| r.lower.clone());
         let bound: Vec<PathBuf> = prepared
             .fs

@@ -44,5 +44,5 @@ pub use container::{RECORD_FILE, STATUS_FILE};
 pub use error::NativeError;
 pub use isolation::{Isolation, IsolatorName, UnknownIsolator};
 pub use native::{NativeContainerizer, EXTRA_BOOT_ID, EXTRA_CGROUP, EXTRA_START_TIME, NAME};
-pub use options::{ContainerOptions, NativeConfig, MIN_MEMORY_BYTES};
+pub use options::{ContainerOptions, ImageFor, NativeConfig, MIN_MEMORY_BYTES};
 pub use probe::probe;

@@ -7,6 +7,7 @@
 //! | key | value | default |
 //! | --- | --- | --- |
 //! | `executor_binary` | host path of the executor, bound read-only at the same path into a container with an image | none |
+//! | `image_for` | `container`: the main process `pivot_root`s into the image; `task`: the main process (the command executor) stays on the host's filesystem in the container's namespaces and cgroups, and finds the image's prepared rootfs at `$DROVER_ROOTFS` to start its task in | `container` |
 //! | `hostname` | the container's hostname | the container id (first 63 characters) |
 //! | `network` | `none` (own network namespace, loopback only) or `host` | `none` with `network/none` isolation, else `host` |
 //! | `rlimit.<name>` | `<soft>[:<hard>]` or `unlimited` (needs `posix/rlimits`) | inherited |
@@ -20,6 +21,8 @@ use crate::launcher::Rlimit;
 
 /// Option key: host path of the executor binary.
 pub const OPT_EXECUTOR_BINARY: &str = "executor_binary";
+/// Option key: who enters the image's root filesystem.
+pub const OPT_IMAGE_FOR: &str = "image_for";
 /// Option key: hostname.
 pub const OPT_HOSTNAME: &str = "hostname";
 /// Option key: network mode.
@@ -76,6 +79,8 @@ impl NativeConfig {
 pub struct ContainerOptions {
     /// Host path of the executor binary to bind into the container's rootfs.
     pub executor_binary: Option<PathBuf>,
+    /// Who enters the image's root filesystem.
+    pub image_for: ImageFor,
     /// Hostname to set.
     pub hostname: Option<String>,
     /// `Some(true)`: own network namespace; `Some(false)`: host network; `None`: as
@@ -83,6 +88,19 @@ pub struct ContainerOptions {
     pub network_none: Option<bool>,
     /// Resource limits to set.
     pub rlimits: Vec<Rlimit>,
+}
+
+/// Who enters a container's image (the `image_for` option).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImageFor {
+    /// The whole container: the main process `pivot_root`s into it.
+    #[default]
+    Container,
+    /// Only the task: the main process (an executor, dynamically linked against the
+    /// host's libraries) stays on the host's filesystem and starts its task inside the
+    /// rootfs prepared at `$DROVER_ROOTFS` (Mesos's `mesos-containerizer launch
+    /// --rootfs`).
+    Task,
 }
 
 const RLIMITS: [(&str, libc::__rlimit_resource_t); 16] = [
@@ -163,6 +181,17 @@ impl ContainerOptions {
                     }
                     out.executor_binary = Some(path);
                 }
+                OPT_IMAGE_FOR => {
+                    out.image_for = match value.as_str() {
+                        "container" => ImageFor::Container,
+                        "task" => ImageFor::Task,
+                        other => {
+                            return Err(format!(
+                                "`{OPT_IMAGE_FOR}` must be `container` or `task`, got `{other}`"
+                            ))
+                        }
+                    }
+                }
                 OPT_HOSTNAME => {
                     if value.is_empty() || value.len() > 64 || value.contains('\0') {
                         return Err(format!(
@@ -216,6 +245,7 @@ mod tests {
             ("executor_binary", "/usr/bin/drover"),
             ("hostname", "web-1"),
             ("network", "none"),
+            ("image_for", "task"),
             ("rlimit.nofile", "1024:4096"),
             ("rlimit.core", "unlimited"),
             ("docker.privileged", "true"),
@@ -224,6 +254,7 @@ mod tests {
         assert_eq!(o.executor_binary, Some("/usr/bin/drover".into()));
         assert_eq!(o.hostname.as_deref(), Some("web-1"));
         assert_eq!(o.network_none, Some(true));
+        assert_eq!(o.image_for, ImageFor::Task);
         // BTreeMap order: core before nofile.
         assert_eq!(
             o.rlimits[0],
@@ -250,6 +281,7 @@ mod tests {
             ("executor_binary", "drover", "absolute"),
             ("hostname", "", "1 to 64"),
             ("network", "bridge", "`none` or `host`"),
+            ("image_for", "agent", "`container` or `task`"),
             ("rlimit.files", "1", "valid: as, core"),
             ("rlimit.nofile", "lots", "expected"),
             ("rlimit.nofile", "10:5", "soft limit above hard"),

@@ -174,3 +174,71 @@ async fn volumes_read_only_enforced_and_executor_binary_bound() {
     assert!(out.contains("executor-runs"), "{out}");
     assert!(out.contains("exe-refused"), "{out}");
 }
+
+/// `image_for=task` (the command executor's case): the main process stays on the
+/// host's filesystem, in the container's namespaces, with a private /proc; the task's
+/// rootfs is ready at `$DROVER_ROOTFS` (image, sandbox at /mnt/sandbox, /dev, /proc,
+/// read-only volume), and a process entering it sees only the image.
+#[tokio::test]
+async fn image_for_the_task_leaves_the_main_process_on_the_host() {
+    if common::skip() {
+        return;
+    }
+    let _cleanup = common::Cleanup("taskimage");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(image) = busybox_rootfs(dir.path()) else {
+        return;
+    };
+    let state = dir.path().join("state");
+    let c = common::recovered(&state, "taskimage").await;
+    let ro = dir.path().join("ro-vol");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(ro.join("data"), "ro data\n").unwrap();
+    let sandbox = dir.path().join("s");
+    // Run by the host's /bin/sh: the main process is on the host's filesystem.
+    let script = format!(
+        "test -d {host} && echo host-visible; echo procs=$(ls /proc | grep -c '^[0-9]'); \
+         test -d \"$DROVER_ROOTFS/mnt/sandbox\" && echo rootfs-ready; \
+         chroot \"$DROVER_ROOTFS\" /bin/sh -c 'cat /etc/image-marker; \
+           test -e {host} && echo host-leak || echo host-hidden; ls /dev; cat /data/ro/data; \
+           touch /data/ro/new 2>/dev/null && echo ro-writable || echo ro-refused; \
+           echo entered > /mnt/sandbox/from-task'",
+        host = dir.path().display()
+    );
+    let mut config = ContainerConfig::new(Command::Shell(script), &sandbox);
+    config.kind.image = Some(image.display().to_string());
+    config
+        .kind
+        .options
+        .insert("image_for".into(), "task".into());
+    config.kind.volumes = vec![Volume {
+        host_path: ro.clone(),
+        container_path: "/data/ro".into(),
+        read_only: true,
+    }];
+    let out = ends_ok(&c, "task-image", config).await;
+    for line in [
+        "host-visible",
+        "rootfs-ready",
+        "from the image",
+        "host-hidden",
+        "null",
+        "ro data",
+        "ro-refused",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} missing: {out}");
+    }
+    // A private /proc: the container's init, the shell and its children only.
+    let procs: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("procs="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(procs < 10, "/proc is the host's: {out}");
+    assert_eq!(common::read(&sandbox.join("from-task")), "entered\n");
+    assert!(!ro.join("new").exists());
+    assert!(std::fs::read_dir(state.join("containers"))
+        .unwrap()
+        .next()
+        .is_none());
+}

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   prepare: rootfs (resolved by the image store) + each volume's host path must exist
-//!            + the executor binary (rootfs only) ─▶ Prepared.fs (see launcher::plan)
+//!            + the executor binary (only if the main process enters the rootfs)
+//!            ─▶ Prepared.fs (see launcher::plan)
 //!   check_plan: no directory the launcher creates inside the image may go through a
 //!            symlink of the image (it would create it on the host instead)
 //! ```
@@ -40,7 +41,10 @@ impl Isolator for FilesystemLinux {
                 is_dir: meta.is_dir(),
             });
         }
-        if let (Some(_), Some(bin)) = (&ctx.rootfs, &ctx.options.executor_binary) {
+        // A main process that enters the rootfs needs its binary there; one that stays
+        // on the host's filesystem (`image_for=task`) has it already.
+        let entered = ctx.rootfs.as_ref().is_some_and(|r| r.enter);
+        if let (true, Some(bin)) = (entered, &ctx.options.executor_binary) {
             let meta = std::fs::metadata(bin)
                 .map_err(|e| format!("executor binary {}: {e}", bin.display()))?;
             if !meta.is_file() {

@@ -292,6 +292,7 @@ fn filesystem_checks_volumes_and_symlinks_in_images() {
         upper: dir.path().join("u"),
         work: dir.path().join("w"),
         merged: dir.path().join("m"),
+        enter: true,
     };
     let spec = FsSpec {
         rootfs: Some(root.clone()),

@@ -7,6 +7,11 @@
 //!               random, urandom, tty; shm; fd symlinks) ─▶ sandbox at /mnt/sandbox ─▶
 //!               volumes (ro: bind + remount ro) ─▶ executor binary (ro, same path) ─▶
 //!               pivot_root(<merged>) ─▶ cwd = /mnt/sandbox
+//!   rootfs for the task only (`RootfsSpec::enter` false: the command executor's case):
+//!               the same mounts up to the volumes, then proc on the host's /proc (new pid
+//!               ns); no pivot_root: the main process stays on the host's filesystem with
+//!               cwd = sandbox and starts its task inside <merged> (see `enter_rootfs`
+//!               in drover-sdk's command executor)
 //! ```
 //!
 //! Pure but for one check (without a rootfs, an absolute volume target must exist on
@@ -19,7 +24,7 @@
 use std::path::{Component, Path, PathBuf};
 
 /// Where the sandbox appears inside a container with its own root filesystem.
-pub const SANDBOX_IN_CONTAINER: &str = "/mnt/sandbox";
+pub const SANDBOX_IN_CONTAINER: &str = drover_containerizers::SANDBOX_IN_ROOTFS;
 /// Device nodes bound from the host into a rootfs's `/dev`.
 pub const DEVICES: [&str; 5] = ["null", "zero", "random", "urandom", "tty"];
 
@@ -94,8 +99,12 @@ pub struct RootfsSpec {
     pub upper: PathBuf,
     /// Overlay work directory (same filesystem as `upper`).
     pub work: PathBuf,
-    /// Where the overlay is mounted and pivoted into.
+    /// Where the overlay is mounted (and pivoted into, if `enter`).
     pub merged: PathBuf,
+    /// The main process `pivot_root`s into the rootfs (the image is the whole
+    /// container's). `false`: the image is its task's; the main process stays on the
+    /// host's filesystem and finds the prepared rootfs at `merged`.
+    pub enter: bool,
 }
 
 /// A host path to bind into the container.
@@ -339,6 +348,15 @@ pub fn build(spec: &FsSpec) -> Result<FsPlan, PlanError> {
             under(&sandbox_in, &b.container)?
         };
         bind(&mut ops, m, b, target, true);
+    }
+    if !root.enter {
+        if spec.private_proc {
+            ops.push(mount("proc", "/proc".into(), "proc", MS_SAFE, None));
+        }
+        return Ok(FsPlan {
+            ops,
+            cwd: spec.sandbox.clone(),
+        });
     }
     ops.push(MountOp::PivotRoot(m.clone()));
     Ok(FsPlan {

@@ -146,6 +146,10 @@ pub struct LaunchSpec {
     pub command: CommandInfo,
     /// Image, volumes, network...
     pub container: Option<ContainerInfo>,
+    /// The executor is Drover's command executor (the task brought none): an image in
+    /// `container` is the task's, not the executor's. The executor then runs on the
+    /// host's filesystem and starts the task inside the image (native `image_for=task`).
+    pub command_executor: bool,
     /// Limits of the container: the executor's resources plus its tasks'.
     pub resources: Resources,
 }

@@ -50,6 +50,7 @@ impl AgentCore {
             // Nothing runs: the mock containerizer needs no command or image.
             command: CommandInfo::default(),
             container: None,
+            command_executor: task.executor.is_none(),
             resources: task.resources.clone(),
         };
         let Some(fw) = self.frameworks.get_mut(&fid) else {

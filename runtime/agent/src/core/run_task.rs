@@ -221,6 +221,7 @@ impl AgentCore {
         let cid = self.new_container_id();
         let eid = info.executor_id.clone();
         let tid = task.task_id.clone();
+        let command_executor = task.executor.is_none();
         let sandbox = sandbox_path(&self.settings.work_dir, &fid, &eid, &cid);
         let command = self.executor_command(&info.command, &fid, &eid, &cid, &sandbox);
         let mut ex = Executor::new(
@@ -243,6 +244,7 @@ impl AgentCore {
             sandbox: Some(sandbox),
             command,
             container: ex.info.container.clone(),
+            command_executor,
             resources: ex.container_resources.clone(),
         };
         self.containers.insert(

@@ -153,12 +153,15 @@ pub fn container_config(
         ..ContainerKind::default()
     };
     if spec.containerizer == ContainerizerKind::Native {
-        // The executor binary must reach a container with its own rootfs.
-        if let Some(program) = &spec.command.value {
+        // The command executor is linked against the host's libraries: it runs in the
+        // container's namespaces and cgroups on the host's filesystem (so its binary
+        // reaches the container as it is) and starts the task inside the image. A
+        // custom executor with an image runs inside it, as in Mesos.
+        if spec.command_executor {
             config
                 .kind
                 .options
-                .insert("executor_binary".to_owned(), program.clone());
+                .insert("image_for".to_owned(), "task".to_owned());
         }
         if let Some(h) = spec.container.as_ref().and_then(|c| c.hostname.clone()) {
             config.kind.options.insert("hostname".to_owned(), h);

@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use drover_proto::{
     AttributeValue, CommandInfo, ContainerInfo, ContainerType, DockerInfo, Filters, FrameworkInfo,
-    MesosInfo, Offer, Parameter, Resources, TaskId, TaskInfo, TaskState, TaskStatus,
+    MesosInfo, Offer, Parameter, Resources, TaskId, TaskInfo, TaskState, TaskStatus, Volume,
+    VolumeMode,
 };
 use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
 use std::sync::mpsc;
@@ -31,9 +32,14 @@ pub(crate) struct RunArgs {
     /// posix | native | docker (default: the agent's first containerizer).
     #[arg(long)]
     containerizer: Option<String>,
-    /// Image: a Docker image, or a rootfs directory/tarball for native.
+    /// Image: a Docker image, or for native the absolute path of a root filesystem
+    /// directory or tarball (e.g. `docker export` output), unpacked once per agent.
     #[arg(long)]
     image: Option<String>,
+    /// Host path to mount in the container, `HOST:CONTAINER[:ro|rw]` (repeatable;
+    /// native or docker). A relative CONTAINER path is under the sandbox.
+    #[arg(long = "volume", value_name = "HOST:CONTAINER[:ro|rw]")]
+    volumes: Vec<String>,
     /// Environment variable for the task (repeatable).
     #[arg(long = "env", value_name = "K=V")]
     env: Vec<String>,
@@ -136,12 +142,46 @@ impl Scheduler for RunScheduler {
     }
 }
 
+/// `HOST:CONTAINER[:ro|rw]`.
+fn parse_volume(text: &str) -> Result<Volume> {
+    let bad = || {
+        anyhow::anyhow!("invalid --volume '{text}': expected HOST:CONTAINER[:ro|rw]")
+    };
+    let mut parts = text.split(':');
+    let (host, container) = match (parts.next(), parts.next()) {
+        (Some(h), Some(c)) if !h.is_empty() && !c.is_empty() => (h, c),
+        _ => return Err(bad()),
+    };
+    let mode = match parts.next() {
+        None | Some("rw") => VolumeMode::Rw,
+        Some("ro") => VolumeMode::Ro,
+        Some(_) => return Err(bad()),
+    };
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(Volume {
+        container_path: container.to_owned(),
+        host_path: Some(host.to_owned()),
+        mode,
+    })
+}
+
 fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
+    let volumes = a
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>>>()?;
     let kind = match (a.containerizer.as_deref(), &a.image) {
         (Some("docker"), Some(_)) => ContainerType::Docker,
         (Some("docker"), None) => anyhow::bail!("--containerizer docker needs --image"),
         (Some("native"), _) | (None, Some(_)) => ContainerType::Mesos,
         (Some("posix"), Some(_)) => anyhow::bail!("the posix containerizer cannot use an --image"),
+        (Some("posix"), None) if !volumes.is_empty() => {
+            anyhow::bail!("the posix containerizer cannot mount a --volume")
+        }
+        (None, None) if !volumes.is_empty() => ContainerType::Mesos,
         (Some("posix"), None) | (None, None) => return Ok(None),
         (Some(other), _) => {
             anyhow::bail!("unknown containerizer '{other}': use posix, native or docker")
@@ -156,7 +196,7 @@ fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
         mesos: (kind == ContainerType::Mesos).then(|| MesosInfo {
             image: a.image.clone(),
         }),
-        volumes: Vec::new(),
+        volumes,
         hostname: None,
     }))
 }
@@ -340,4 +380,22 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let _ = driver.teardown();
     let _ = run.join();
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse_with_modes_and_bad_ones_are_refused() {
+        let v = parse_volume("/srv/data:/data:ro").unwrap();
+        assert_eq!(
+            (v.host_path.as_deref(), v.container_path.as_str(), v.mode),
+            (Some("/srv/data"), "/data", VolumeMode::Ro)
+        );
+        assert_eq!(parse_volume("/a:b").unwrap().mode, VolumeMode::Rw);
+        for bad in ["/a", ":/b", "/a:", "/a:/b:rx", "/a:/b:ro:x"] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+    }
 }

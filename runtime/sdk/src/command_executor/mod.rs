@@ -12,6 +12,9 @@
 //!   S", or a command that could not be spawned) or `TASK_KILLED`;
 //! - a kill sends SIGTERM to the whole group, then SIGKILL after the kill policy's grace
 //!   period (3 s by default);
+//! - with `DROVER_ROOTFS` set (the native containerizer gave the task an image and left
+//!   the executor on the host's filesystem), the command enters that root filesystem
+//!   before its exec and runs in `/mnt/sandbox` ([`rootfs`]);
 //! - a task whose `ContainerInfo` is DOCKER runs as a Docker container instead, through
 //!   the engine at `DROVER_DOCKER_SOCKET` (set by the docker containerizer; default
 //!   `/var/run/docker.sock`): same updates, an OOM kill ends `TASK_FAILED` with
@@ -35,6 +38,7 @@ pub mod health;
 mod probe;
 mod probe_docker;
 mod process;
+mod rootfs;
 mod shell;
 
 use std::time::Duration;
@@ -74,6 +78,9 @@ pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
         framework_id: config.framework_id.to_string(),
         scope: std::env::var(drover_containerizer_docker::ENV_DOCKER_SCOPE).ok(),
     };
+    let rootfs = std::env::var_os(drover_containerizers::ENV_ROOTFS)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
     let (tx, rx) = unbounded_channel();
     let (driver, driver_run) =
         ExecutorDriver::start(config, CommandExecutor { inputs: tx.clone() })?;
@@ -89,6 +96,7 @@ pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
         });
         let code = Shell::new(driver, sandbox, TERMINAL_ACK_TIMEOUT)
             .with_docker(docker_ctx)
+            .with_rootfs(rootfs)
             .run(rx)
             .await;
         match ended.await {

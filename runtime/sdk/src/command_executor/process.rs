@@ -1,23 +1,34 @@
-//! The task's process: spawning a [`CommandInfo`] in the sandbox in a process group of
-//! its own, signalling that group, and reading how the process ended.
+//! The task's process: spawning a [`CommandInfo`] in the sandbox (or in the task's own
+//! root filesystem, see [`super::rootfs`]) in a process group of its own, signalling
+//! that group, and reading how the process ended.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 
-use drover_proto::CommandInfo;
+use drover_containerizers::{ENV_ROOTFS, SANDBOX_IN_ROOTFS};
+use drover_proto::{executor_env, CommandInfo};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Pid, User};
 use tokio::process::{Child, Command};
 
 use super::core::{ExitKind, KillSignal};
+use super::rootfs::Entry;
 
 /// Spawns `info` with working directory `sandbox`: `/bin/sh -c value` for a shell
 /// command, else `value` with `arguments` as its argv (argv\[0\] first). The
 /// environment is the executor's plus `info.environment`; stdin is closed, stdout and
 /// stderr are the executor's (the containerizer points them at the sandbox files). The
 /// process leads a new process group, so a kill reaches everything it started.
-pub(crate) fn spawn(info: &CommandInfo, sandbox: &Path) -> Result<Child, String> {
+///
+/// With `rootfs` (the task's image, prepared by the containerizer) the process enters
+/// it before its exec ([`Entry`]): it runs in `/mnt/sandbox` of its own root filesystem,
+/// `DROVER_SANDBOX` says so, and the program is looked up in the image.
+pub(crate) fn spawn(
+    info: &CommandInfo,
+    sandbox: &Path,
+    rootfs: Option<&Path>,
+) -> Result<Child, String> {
     let value = info
         .value
         .as_deref()
@@ -39,8 +50,24 @@ pub(crate) fn spawn(info: &CommandInfo, sandbox: &Path) -> Result<Child, String>
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .process_group(0);
-    if let Some(user) = info.user.as_deref() {
-        switch_user(&mut cmd, user)?;
+    match rootfs {
+        Some(root) => {
+            let entry = Entry::new(root, info.user.as_deref())?;
+            cmd.env_remove(ENV_ROOTFS)
+                .env(executor_env::SANDBOX, SANDBOX_IN_ROOTFS);
+            // SAFETY: `enter` only makes system calls on data prepared before the fork.
+            unsafe {
+                cmd.pre_exec(move || entry.enter());
+            }
+            return cmd
+                .spawn()
+                .map_err(|e| format!("{e} (in the task's image)"));
+        }
+        None => {
+            if let Some(user) = info.user.as_deref() {
+                switch_user(&mut cmd, user)?;
+            }
+        }
     }
     cmd.spawn().map_err(|e| e.to_string())
 }

@@ -104,6 +104,8 @@ pub(crate) struct Shell<O: Outbox> {
     core: CommandCore,
     outbox: O,
     sandbox: PathBuf,
+    /// The task's root filesystem, prepared by the containerizer (`DROVER_ROOTFS`).
+    rootfs: Option<PathBuf>,
     child: Option<Child>,
     /// Process group of the task (its pid), kept after the process is reaped so that a
     /// late SIGKILL still reaches what it left behind.
@@ -126,6 +128,7 @@ impl<O: Outbox> Shell<O> {
             core: CommandCore::new(ack_timeout),
             outbox,
             sandbox,
+            rootfs: None,
             child: None,
             pgid: None,
             docker_ctx: None,
@@ -133,6 +136,12 @@ impl<O: Outbox> Shell<O> {
             docker: None,
             probes: unbounded_channel(),
         }
+    }
+
+    /// The same shell, starting tasks inside the root filesystem at `rootfs`.
+    pub(crate) fn with_rootfs(mut self, rootfs: Option<PathBuf>) -> Self {
+        self.rootfs = rootfs;
+        self
     }
 
     /// The same shell, able to run DOCKER tasks as described by `ctx`.
@@ -186,7 +195,7 @@ impl<O: Outbox> Shell<O> {
                 }
             }
             Command::Spawn(info) => {
-                let input = match process::spawn(&info, &self.sandbox) {
+                let input = match process::spawn(&info, &self.sandbox, self.rootfs.as_deref()) {
                     Ok(child) => {
                         self.pgid = child.id();
                         self.child = Some(child);

@@ -17,6 +17,7 @@ fn rootfs() -> RootfsSpec {
         upper: "/run/c1/upper".into(),
         work: "/run/c1/work".into(),
         merged: "/run/c1/rootfs".into(),
+        enter: true,
     }
 }
 
@@ -126,6 +127,37 @@ fn rootfs_plan_order() {
     assert!(plan.ops[1]
         .describe()
         .starts_with("mount overlay (lowerdir="));
+}
+
+#[test]
+fn rootfs_for_the_task_only_keeps_the_host_root() {
+    let mut root = rootfs();
+    root.enter = false;
+    let spec = FsSpec {
+        rootfs: Some(root),
+        sandbox: "/sb".into(),
+        binds: vec![bind("/data", "/srv/data", true, true)],
+        private_proc: true,
+    };
+    let plan = build(&spec).unwrap();
+    // The main process works in the sandbox on the host's filesystem…
+    assert_eq!(plan.cwd, PathBuf::from("/sb"));
+    assert!(!plan
+        .ops
+        .iter()
+        .any(|op| matches!(op, MountOp::PivotRoot(_))));
+    // …with a private /proc there too, and the task's rootfs fully prepared.
+    let t = targets(&plan);
+    assert_eq!(t[1], "/run/c1/rootfs");
+    for want in [
+        "/run/c1/rootfs/proc",
+        "/run/c1/rootfs/dev/null",
+        "/run/c1/rootfs/mnt/sandbox",
+        "/run/c1/rootfs/srv/data",
+    ] {
+        assert!(t.iter().any(|x| x == want), "{want} not in {t:?}");
+    }
+    assert_eq!(t.last().map(String::as_str), Some("/proc"));
 }
 
 #[test]
