@@ -9,8 +9,9 @@
 //!     launch ─▶ isolators prepare (cgroups/cpu, cgroups/mem, cgroups/pids,
 //!               namespaces/pid, network/none, filesystem/linux, posix/rlimits)
 //!            ─▶ launcher: clone into namespaces ─▶ init joins cgroups, mounts
-//!               (overlay rootfs + pivot_root, /proc, /dev, volumes), forks the
-//!               executor, reaps zombies, forwards SIGTERM, writes the exit status
+//!               (overlay rootfs, /proc, /dev, volumes; pivot_root unless the image
+//!               is the task's: `image_for=task`), forks the executor, reaps
+//!               zombies, forwards SIGTERM, writes the exit status
 //!     wait / usage / update
 //!     destroy ─▶ freeze + SIGKILL (v1) or cgroup.kill (v2) ─▶ cgroups removed
 //! ```
@@ -19,6 +20,12 @@
 //! [`launcher`] (namespaces, init, mount plan), [`isolation`] (the `--isolation`
 //! list), [`options`] (agent config and container options), [`image`] (rootfs store),
 //! [`probe`] (can native run here?).
+//!
+//! An image is either the whole container's (the main process `pivot_root`s into it)
+//! or, with the option `image_for=task` (the agent's choice for its command executor,
+//! as Mesos does), only the task's: the main process stays on the host's filesystem
+//! in the container's namespaces and cgroups, and finds the prepared rootfs at
+//! `$DROVER_ROOTFS` to start its task in (see [`options`] and [`launcher::plan`]).
 //!
 //! The agent decides between native and posix with [`probe`]: on `Err(reasons)` it
 //! falls back to posix and logs the reasons.
