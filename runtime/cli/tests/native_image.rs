@@ -96,7 +96,11 @@ impl Cluster {
     fn agent_cgroups(&self) -> Vec<PathBuf> {
         let rel = format!("drover-up-{}/agent-0", self.port);
         let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-        for e in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for e in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             roots.push(e.path());
         }
         roots
@@ -198,7 +202,10 @@ fn drover_run_with_a_native_rootfs_image() {
     std::fs::create_dir_all(&ro).expect("mkdir");
     std::fs::create_dir_all(&rw).expect("mkdir");
     std::fs::write(ro.join("f"), "read-only data\n").expect("write");
-    assert!(Path::new("/etc/os-release").exists(), "the host check below needs it");
+    assert!(
+        Path::new("/etc/os-release").exists(),
+        "the host check below needs it"
+    );
     let cluster = Cluster::start();
 
     let script = "cat /etc/image-marker; \
@@ -215,7 +222,11 @@ fn drover_run_with_a_native_rootfs_image() {
         "--image", &image_arg, "--volume", &ro_vol, "--volume", &rw_vol, "--", script,
     ]);
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(7), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for line in [
         "from the image",
         "no-os-release",
@@ -226,14 +237,24 @@ fn drover_run_with_a_native_rootfs_image() {
         "ro-refused",
         "rw-ok",
     ] {
-        assert!(stdout.lines().any(|l| l == line), "{line:?} missing:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}\n{stderr}"
+        );
     }
     assert!(stderr.contains("TASK_RUNNING"), "{stderr}");
     assert!(stderr.contains("Command exited with status 7"), "{stderr}");
     assert!(!ro.join("new").exists(), "the read-only volume was written");
-    assert_eq!(std::fs::read_to_string(rw.join("new")).ok().as_deref(), Some("hi\n"));
+    assert_eq!(
+        std::fs::read_to_string(rw.join("new")).ok().as_deref(),
+        Some("hi\n")
+    );
     let kept = find_files(&cluster.home.path().join("agents"), "in-sandbox");
-    assert_eq!(kept.len(), 1, "the task's file in its host sandbox: {kept:?}");
+    assert_eq!(
+        kept.len(),
+        1,
+        "the task's file in its host sandbox: {kept:?}"
+    );
 
     // The same image as a tarball (the shape of `docker export`), unpacked once.
     let tar = dir.path().join("busybox.tar");
@@ -261,7 +282,12 @@ fn drover_run_with_a_native_rootfs_image() {
     let missing_vol = format!("{}:/data", dir.path().join("no-such-volume").display());
     let cases: [(Vec<&str>, &str); 5] = [
         (
-            vec!["--image", missing.to_str().unwrap_or_default(), "--", "true"],
+            vec![
+                "--image",
+                missing.to_str().unwrap_or_default(),
+                "--",
+                "true",
+            ],
             "no-such-image: No such file or directory",
         ),
         (
@@ -269,7 +295,14 @@ fn drover_run_with_a_native_rootfs_image() {
             "is not a usable rootfs tarball",
         ),
         (
-            vec!["--image", &image_arg, "--volume", &missing_vol, "--", "true"],
+            vec![
+                "--image",
+                &image_arg,
+                "--volume",
+                &missing_vol,
+                "--",
+                "true",
+            ],
             "volume host path",
         ),
         (
@@ -298,7 +331,10 @@ fn drover_run_with_a_native_rootfs_image() {
         std::fs::read_dir(&containers).map_or(true, |mut d| d.next().is_none())
     });
     let cgroups = cluster.agent_cgroups();
-    assert!(!cgroups.is_empty(), "the agent's cgroups are not where expected");
+    assert!(
+        !cgroups.is_empty(),
+        "the agent's cgroups are not where expected"
+    );
     poll("every container's cgroup to go", || {
         cgroups.iter().all(|c| {
             std::fs::read_dir(c)

@@ -144,9 +144,7 @@ impl Scheduler for RunScheduler {
 
 /// `HOST:CONTAINER[:ro|rw]`.
 fn parse_volume(text: &str) -> Result<Volume> {
-    let bad = || {
-        anyhow::anyhow!("invalid --volume '{text}': expected HOST:CONTAINER[:ro|rw]")
-    };
+    let bad = || anyhow::anyhow!("invalid --volume '{text}': expected HOST:CONTAINER[:ro|rw]");
     let mut parts = text.split(':');
     let (host, container) = match (parts.next(), parts.next()) {
         (Some(h), Some(c)) if !h.is_empty() && !c.is_empty() => (h, c),

@@ -43,7 +43,10 @@ impl Entry {
     /// The entry into `rootfs` (a mount point, as the containerizer prepared it), as
     /// `user` if given. Errs if the rootfs is not there or the user is unknown.
     pub(crate) fn new(rootfs: &Path, user: Option<&str>) -> Result<Entry, String> {
-        if !rootfs.join(SANDBOX_IN_ROOTFS.trim_start_matches('/')).is_dir() {
+        if !rootfs
+            .join(SANDBOX_IN_ROOTFS.trim_start_matches('/'))
+            .is_dir()
+        {
             return Err(format!(
                 "the task's root filesystem is not prepared at {} (no {SANDBOX_IN_ROOTFS} in it)",
                 rootfs.display()
