@@ -2,7 +2,8 @@
 //! user would run it: `drover up` (native containerizer), then `drover run
 //! --containerizer native --image <busybox rootfs> --volume …`. The task sees the
 //! image (busybox, no host `/etc/os-release`), the sandbox at `/mnt/sandbox` and its
-//! volumes (read-only enforced); its stdout arrives and its exit code propagates. The
+//! volumes (read-only enforced); its stdout arrives and its exit code propagates; a
+//! COMMAND health check runs inside the image too. The
 //! same image as a tarball works; bad input (missing image, a tarball that is not one,
 //! a missing volume host path, memory below 32 MB) fails the task with a clear
 //! message; and nothing of any container is left behind (runtime dirs, cgroups,
@@ -161,7 +162,7 @@ fn busybox_rootfs(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(root.join("etc")).expect("mkdir");
     std::fs::write(root.join("etc/image-marker"), "from the image\n").expect("write");
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
-    for applet in ["sh", "cat", "echo", "test", "touch", "pwd", "ls"] {
+    for applet in ["sh", "cat", "echo", "test", "touch", "pwd", "ls", "sleep"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
     }
     root
@@ -274,6 +275,27 @@ fn drover_run_with_a_native_rootfs_image() {
         assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
         assert!(stdout.contains("from the image"), "{stdout}\n{stderr}");
     }
+
+    // A COMMAND health check runs where the task runs: inside the image (the host has
+    // no /etc/image-marker).
+    let out = cluster.run(&[
+        "--image",
+        &image_arg,
+        "--health-cmd",
+        "test -f /etc/image-marker && test ! -e /etc/os-release",
+        "--health-delay",
+        "0s",
+        "--health-interval",
+        "200ms",
+        "--",
+        "sleep 3",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("is healthy"),
+        "{stdout}\n{stderr}"
+    );
 
     // Bad input: a clear TASK_FAILED with the reason, exit code 1.
     let junk = dir.path().join("junk.tar");

@@ -2,7 +2,8 @@
 //! checker ([`super::health`]) decides what that means.
 //!
 //! ```text
-//!  COMMAND  /bin/sh -c value (or argv) in the sandbox ── exit 0 ──▶ Healthy
+//!  COMMAND  /bin/sh -c value (or argv) in the sandbox (inside the task's image when it
+//!           has one, entered as the task was: see [`super::rootfs`]) ── exit 0 ──▶ Healthy
 //!  HTTP     GET http://127.0.0.1:port/path ── status 200..=399 ──▶ Healthy
 //!  TCP      connect 127.0.0.1:port ── accepted ──▶ Healthy
 //! ```
@@ -19,12 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use drover_proto::{CommandInfo, HealthCheck, HealthCheckKind};
+use drover_containerizers::{ENV_ROOTFS, SANDBOX_IN_ROOTFS};
+use drover_proto::{executor_env, CommandInfo, HealthCheck, HealthCheckKind};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::core::Input;
 use super::health::ProbeOutcome;
+use super::rootfs::Entry;
 
 /// Where HTTP and TCP probes connect from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +52,7 @@ pub(crate) fn spawn(
     seq: u64,
     check: HealthCheck,
     sandbox: PathBuf,
+    rootfs: Option<PathBuf>,
     target: Target,
     results: UnboundedSender<Input>,
 ) {
@@ -58,7 +62,9 @@ pub(crate) fn spawn(
                 (_, Target::Docker { socket, id }) => {
                     super::probe_docker::probe(&check, socket, id).await
                 }
-                (HealthCheckKind::Command(info), _) => command(info, &sandbox).await,
+                (HealthCheckKind::Command(info), _) => {
+                    command(info, &sandbox, rootfs.as_deref()).await
+                }
                 (HealthCheckKind::Http { .. } | HealthCheckKind::Tcp { .. }, _) => {
                     network(&check, &target).await
                 }
@@ -76,9 +82,14 @@ pub(crate) fn spawn(
     });
 }
 
-/// Runs the COMMAND check `info` in `sandbox`: healthy on exit 0. The process is killed
-/// if the probe is abandoned (the caller's timeout drops this future).
-pub(crate) async fn command(info: &CommandInfo, sandbox: &Path) -> ProbeOutcome {
+/// Runs the COMMAND check `info` in `sandbox` (or inside the task's image at `rootfs`):
+/// healthy on exit 0. The process is killed if the probe is abandoned (the caller's
+/// timeout drops this future).
+pub(crate) async fn command(
+    info: &CommandInfo,
+    sandbox: &Path,
+    rootfs: Option<&Path>,
+) -> ProbeOutcome {
     let Some(value) = info.value.as_deref() else {
         return ProbeOutcome::Unhealthy("the health check command has no value".into());
     };
@@ -99,6 +110,18 @@ pub(crate) async fn command(info: &CommandInfo, sandbox: &Path) -> ProbeOutcome 
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(root) = rootfs {
+        let entry = match Entry::new(root, info.user.as_deref()) {
+            Ok(entry) => entry,
+            Err(e) => return ProbeOutcome::Unhealthy(format!("cannot run command {value:?}: {e}")),
+        };
+        cmd.env_remove(ENV_ROOTFS)
+            .env(executor_env::SANDBOX, SANDBOX_IN_ROOTFS);
+        // SAFETY: `enter` only makes system calls on data prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || entry.enter());
+        }
+    }
     match cmd.output().await {
         Ok(out) if out.status.success() => ProbeOutcome::Healthy,
         Ok(out) => {

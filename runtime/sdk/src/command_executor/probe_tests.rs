@@ -90,12 +90,13 @@ async fn tcp_connect_decides() {
 async fn command_exit_status_decides_and_stderr_explains() {
     let dir = tempfile::tempdir().expect("temp dir");
     assert_eq!(
-        command(&CommandInfo::shell("test -d ."), dir.path()).await,
+        command(&CommandInfo::shell("test -d ."), dir.path(), None).await,
         ProbeOutcome::Healthy
     );
     let ProbeOutcome::Unhealthy(why) = command(
         &CommandInfo::shell("echo not ready >&2; exit 4"),
         dir.path(),
+        None,
     )
     .await
     else {
@@ -112,7 +113,7 @@ async fn a_probe_past_its_timeout_fails_and_its_command_dies() {
     )));
     c.timeout = Duration::from_millis(300);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    spawn(7, c, dir.path().to_path_buf(), Target::Local, tx);
+    spawn(7, c, dir.path().to_path_buf(), None, Target::Local, tx);
     let Some(Input::Probed { seq, outcome }) = rx.recv().await else {
         panic!("no outcome");
     };

@@ -228,7 +228,8 @@ impl<O: Outbox> Shell<O> {
             Command::Probe { seq, check } => {
                 let target = self.probe_target();
                 let results = self.probes.0.clone();
-                probe::spawn(seq, check, self.sandbox.clone(), target, results);
+                let (sandbox, rootfs) = (self.sandbox.clone(), self.rootfs.clone());
+                probe::spawn(seq, check, sandbox, rootfs, target, results);
             }
         }
         None
