@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a ping may take before the engine counts as gone.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the watcher needs.
 #[derive(Debug)]
 pub(crate) struct DockerWatch {
@@ -47,7 +50,9 @@ impl AgentActor {
         let runner = watch.runner;
         // One ping at a time: a hung engine must not pile them up.
         let busy = Arc::new(AtomicBool::new(false));
-        let timeout = watch.interval.max(Duration::from_millis(500));
+        // A busy engine (fifty containers starting) answers slowly but is not gone: only
+        // a refused connection, a missing socket or this long without an answer counts.
+        let timeout = watch.interval.max(PING_TIMEOUT);
         ctx.run_interval(watch.interval, move |_, ctx| {
             if busy.swap(true, Ordering::AcqRel) {
                 return;
