@@ -86,7 +86,6 @@ impl AgentActor {
         mock: MockSpec,
         exit: watch::Sender<Option<AgentExit>>,
         recovered: StartupRecovery,
-        docker_watch: Option<super::docker_watch::DockerWatch>,
     ) -> Self {
         Self {
             core,
@@ -109,7 +108,7 @@ impl AgentActor {
             broken: false,
             handles: HashMap::new(),
             recovered: Some(recovered),
-            docker_watch,
+            docker_watch: None,
         }
     }
 

@@ -214,7 +214,7 @@ impl Agent {
         );
         let core = AgentCore::new(settings);
         let (exit_tx, exit) = watch::channel(None);
-        let actor = AgentActor::new(
+        let mut actor = AgentActor::new(
             core,
             node,
             masters,
@@ -222,8 +222,8 @@ impl Agent {
             config.mock.clone(),
             exit_tx,
             recovered,
-            docker_watch,
         );
+        actor.docker_watch = docker_watch;
         ctx.run(actor);
         tracing::info!(%http_addr, %executor_addr, "agent started");
         Ok(AgentHandle {
