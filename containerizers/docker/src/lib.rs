@@ -30,7 +30,7 @@ pub use error::DockerError;
 pub use runner::{ContainerExit, DockerRunner, Started, DEFAULT_SOCKET};
 pub use spec::{DockerRunSpec, DroverIds, Network, PortMapping, RunCommand};
 
-/// True if a Docker engine answers on `socket` (connect + version negotiation + ping).
+/// True if a Docker engine answers on `socket` (connect + version negotiation).
 pub async fn engine_answers(socket: &std::path::Path) -> bool {
     DockerRunner::connect(socket).await.is_ok()
 }

@@ -99,6 +99,18 @@ pub fn apply_parameter(
     Ok(())
 }
 
+/// Checks docker-run `parameters` without an engine (e.g. before a task launches):
+/// the first unknown or malformed one is a [`DockerError::Parameter`] naming its key.
+pub fn validate_parameters<'a>(
+    parameters: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), DockerError> {
+    let mut body = ContainerCreateBody::default();
+    for (key, value) in parameters {
+        apply_parameter(&mut body, key, value)?;
+    }
+    Ok(())
+}
+
 /// Publishes `container_port` (`80/tcp`) on `binding`.
 pub(crate) fn add_port(body: &mut ContainerCreateBody, container_port: &str, binding: PortBinding) {
     let exposed = body.exposed_ports.get_or_insert_with(Vec::new);
@@ -239,5 +251,8 @@ mod tests {
         assert!(err.to_string().contains("publish"), "{err}");
         assert!(apply_parameter(&mut body(), "volume", "/a:/b:rx").is_err());
         assert!(apply_parameter(&mut body(), "shm-size", "lots").is_err());
+        let err = validate_parameters([("env", "A=1"), ("privileged-ish", "x")]).unwrap_err();
+        assert!(err.to_string().contains("privileged-ish"), "{err}");
+        assert!(validate_parameters([("env", "A=1"), ("p", "80")]).is_ok());
     }
 }

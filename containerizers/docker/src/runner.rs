@@ -2,10 +2,11 @@
 //! mesos-docker-executor does it.
 //!
 //! ```text
-//!   connect(socket) ─▶ negotiate_version
+//!   connect(socket) ─▶ negotiate_version (one GET /version: proves the engine answers)
 //!   run(spec, stdout, stderr):
-//!     ensure_image (pull if missing or forced; progress to stderr)
-//!     ─▶ create (labels: drover ids) ─▶ start ─▶ logs streamed to the files
+//!     forced pull? ─▶ create (labels: drover ids)
+//!        └─ 404 (no such image) ─▶ ensure_image (pull; progress to stderr) ─▶ create
+//!     ─▶ start ─▶ logs streamed to the files
 //!   wait(id) ─▶ wait + inspect ─▶ ContainerExit { exit_code, oom_killed }
 //!   stop(id, grace) ─▶ SIGTERM, SIGKILL after grace (then kill if still running)
 //!   remove(id) ─▶ force remove
@@ -13,6 +14,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -53,16 +56,20 @@ pub struct Started {
     pub logs: JoinHandle<()>,
 }
 
-/// Runs containers on one engine. Cheap to clone.
+/// Runs containers on one engine. Cheap to clone; clones share the client, so a
+/// version negotiated by one ([`DockerRunner::ping`] of a [`DockerRunner::lazy`]
+/// runner) serves all.
 #[derive(Clone, Debug)]
 pub struct DockerRunner {
-    docker: Docker,
+    docker: Arc<RwLock<Docker>>,
+    /// The API version has been negotiated with the engine.
+    negotiated: Arc<AtomicBool>,
     socket: PathBuf,
 }
 
 impl DockerRunner {
-    /// Connects to the engine on `socket` and negotiates the API version; fails with
-    /// [`DockerError::EngineUnavailable`] if the engine does not answer.
+    /// Connects to the engine on `socket` and negotiates the API version (one request);
+    /// fails with [`DockerError::EngineUnavailable`] if the engine does not answer.
     pub async fn connect(socket: &Path) -> Result<Self, DockerError> {
         let unavailable = |source| DockerError::EngineUnavailable {
             socket: socket.to_owned(),
@@ -73,16 +80,64 @@ impl DockerRunner {
             Docker::connect_with_unix(&path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
                 .map_err(unavailable)?;
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
-        docker.ping().await.map_err(unavailable)?;
         Ok(DockerRunner {
-            docker,
+            docker: Arc::new(RwLock::new(docker)),
+            negotiated: Arc::new(AtomicBool::new(true)),
             socket: socket.to_owned(),
         })
     }
 
+    /// A runner for the engine on `socket` that has not talked to it yet (the engine
+    /// may be down): the first successful [`DockerRunner::ping`] negotiates the API
+    /// version. Until then calls use the client's default version, which an engine
+    /// older than it refuses.
+    pub fn lazy(socket: &Path) -> Result<Self, DockerError> {
+        let docker = Docker::connect_with_unix(
+            &socket.to_string_lossy(),
+            CLIENT_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|source| DockerError::EngineUnavailable {
+            socket: socket.to_owned(),
+            source,
+        })?;
+        Ok(DockerRunner {
+            docker: Arc::new(RwLock::new(docker)),
+            negotiated: Arc::new(AtomicBool::new(false)),
+            socket: socket.to_owned(),
+        })
+    }
+
+    /// Asks the engine whether it answers (`GET /_ping`), giving up after `timeout`;
+    /// [`DockerError::EngineUnavailable`] if not.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DockerError> {
+        let unavailable = |source| DockerError::EngineUnavailable {
+            socket: self.socket.clone(),
+            source,
+        };
+        let answer = async {
+            if !self.negotiated.load(Ordering::Acquire) {
+                let docker = self.client().negotiate_version().await?;
+                if let Ok(mut slot) = self.docker.write() {
+                    *slot = docker;
+                }
+                self.negotiated.store(true, Ordering::Release);
+            }
+            self.client().ping().await.map(|_| ())
+        };
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable(bollard::errors::Error::RequestTimeoutError)),
+        }
+    }
+
     /// The underlying client (for callers needing other Engine API calls).
-    pub fn client(&self) -> &Docker {
-        &self.docker
+    pub fn client(&self) -> Docker {
+        match self.docker.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The engine's socket.
@@ -99,7 +154,7 @@ impl DockerRunner {
         force_pull: bool,
         progress: &mut (impl tokio::io::AsyncWrite + Unpin),
     ) -> Result<(), DockerError> {
-        let present = self.docker.inspect_image(image).await.is_ok();
+        let present = self.client().inspect_image(image).await.is_ok();
         if present && !force_pull {
             return Ok(());
         }
@@ -107,7 +162,7 @@ impl DockerRunner {
             .write_all(format!("Pulling image {image}\n").as_bytes())
             .await;
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        let mut pull = self.docker.create_image(Some(options), None, None);
+        let mut pull = self.client().create_image(Some(options), None, None);
         while let Some(item) = pull.next().await {
             match item {
                 Ok(info) => {
@@ -130,7 +185,7 @@ impl DockerRunner {
                 }
             }
         }
-        match self.docker.inspect_image(image).await {
+        match self.client().inspect_image(image).await {
             Ok(_) => Ok(()),
             Err(e) => Err(DockerError::Image {
                 image: image.to_owned(),
@@ -139,9 +194,10 @@ impl DockerRunner {
         }
     }
 
-    /// Pulls if needed, creates and starts the container of `spec`, and streams its
-    /// logs (appended) to `stdout` and `stderr`. On a start failure the created
-    /// container is removed.
+    /// Creates and starts the container of `spec` (pulling its image first if forced,
+    /// or if the create says it is missing: like `docker run`, no inspect before), and
+    /// streams its logs (appended) to `stdout` and `stderr`. On a start failure the
+    /// created container is removed.
     pub async fn run(
         &self,
         spec: &DockerRunSpec,
@@ -150,19 +206,30 @@ impl DockerRunner {
     ) -> Result<Started, DockerError> {
         let body = spec.to_create_body()?;
         let mut err_file = open_append(stderr).await?;
-        self.ensure_image(&spec.image, spec.force_pull, &mut err_file)
-            .await?;
+        if spec.force_pull {
+            self.ensure_image(&spec.image, true, &mut err_file).await?;
+        }
         let mut options = CreateContainerOptionsBuilder::new();
         if let Some(name) = &spec.name {
             options = options.name(name);
         }
-        let created = self
-            .docker
-            .create_container(Some(options.build()), body)
+        let options = options.build();
+        let created = match self
+            .client()
+            .create_container(Some(options.clone()), body.clone())
             .await
-            .map_err(DockerError::api("create"))?;
+        {
+            Err(e) if is_not_found(&e) => {
+                // Most likely the image is missing: pull it (an image that is there is
+                // not pulled again), then create again; other 404s surface from there.
+                self.ensure_image(&spec.image, false, &mut err_file).await?;
+                self.client().create_container(Some(options), body).await
+            }
+            other => other,
+        }
+        .map_err(DockerError::api("create"))?;
         let id = created.id;
-        if let Err(e) = self.docker.start_container(&id, None).await {
+        if let Err(e) = self.client().start_container(&id, None).await {
             let _ = self.remove(&id).await;
             return Err(DockerError::Api {
                 operation: "start",
@@ -170,18 +237,13 @@ impl DockerRunner {
             });
         }
         let out_file = open_append(stdout).await?;
-        let logs = tokio::spawn(copy_logs(
-            self.docker.clone(),
-            id.clone(),
-            out_file,
-            err_file,
-        ));
+        let logs = tokio::spawn(copy_logs(self.client(), id.clone(), out_file, err_file));
         Ok(Started { id, logs })
     }
 
     /// Waits for container `id` to stop and reads how it ended.
     pub async fn wait(&self, id: &str) -> Result<ContainerExit, DockerError> {
-        let mut wait = self.docker.wait_container(id, None);
+        let mut wait = self.client().wait_container(id, None);
         // One answer when the container stops; a non-zero exit arrives as an error.
         match wait.next().await {
             Some(Ok(_) | Err(bollard::errors::Error::DockerContainerWaitError { .. })) | None => {}
@@ -193,7 +255,7 @@ impl DockerRunner {
     /// Reads the exit code and OOM flag of a stopped container.
     pub async fn inspect_exit(&self, id: &str) -> Result<ContainerExit, DockerError> {
         let info = self
-            .docker
+            .client()
             .inspect_container(id, None)
             .await
             .map_err(DockerError::api("inspect"))?;
@@ -212,7 +274,7 @@ impl DockerRunner {
     /// already stopped is fine.
     pub async fn signal(&self, id: &str, signal: &str) -> Result<(), DockerError> {
         let options = KillContainerOptionsBuilder::new().signal(signal).build();
-        match self.docker.kill_container(id, Some(options)).await {
+        match self.client().kill_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if gone_or_stopped(&e) => Ok(()),
             Err(e) => Err(DockerError::api("kill")(e)),
@@ -224,7 +286,7 @@ impl DockerRunner {
     pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), DockerError> {
         let secs = i32::try_from(grace.as_secs_f64().ceil() as i64).unwrap_or(i32::MAX);
         let options = StopContainerOptionsBuilder::new().t(secs).build();
-        match self.docker.stop_container(id, Some(options)).await {
+        match self.client().stop_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if gone_or_stopped(&e) => Ok(()),
             Err(e) => {
@@ -241,7 +303,7 @@ impl DockerRunner {
             .force(true)
             .v(true)
             .build();
-        match self.docker.remove_container(id, Some(options)).await {
+        match self.client().remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if gone_or_stopped(&e) => Ok(()),
             Err(e) => Err(DockerError::api("remove")(e)),
@@ -259,7 +321,7 @@ impl DockerRunner {
             .filters(&filters)
             .build();
         let list = self
-            .docker
+            .client()
             .list_containers(Some(options))
             .await
             .map_err(DockerError::api("list"))?;
@@ -268,6 +330,17 @@ impl DockerRunner {
             .filter_map(|c| Some((c.id?, c.labels.unwrap_or_default())))
             .collect())
     }
+}
+
+/// 404: no such image / container / network.
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// 404 (no such container) and 304/409 (already stopped / removal in progress).

@@ -72,6 +72,9 @@ pub struct AgentConfig {
     /// The Docker engine's unix socket, for the docker containerizer (`--docker-socket`,
     /// default `/var/run/docker.sock`).
     pub docker_socket: PathBuf,
+    /// How often the agent pings the Docker engine to notice it going away or coming
+    /// back (`--docker-check-interval`, default 1 s).
+    pub docker_check_interval: Duration,
     /// What to do with the checkpoint and containers of a previous run (`--recover`).
     pub recover: crate::shell::recovery::RecoverMode,
     /// Serve the HTTP API (default on). Off: no server is started and the agent reports
@@ -115,6 +118,7 @@ impl AgentConfig {
             max_completed_tasks: 1000,
             http_workers: 1,
             docker_socket: PathBuf::from(drover_containerizer_docker::DEFAULT_SOCKET),
+            docker_check_interval: Duration::from_secs(1),
             recover: crate::shell::recovery::RecoverMode::Reconnect,
             http_enabled: true,
             transport_runtime: None,

@@ -14,6 +14,7 @@
 
 pub mod codec;
 pub mod executor_env;
+pub mod host_ports;
 pub mod ids;
 pub mod info;
 pub mod messages;

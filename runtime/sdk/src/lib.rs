@@ -23,4 +23,6 @@ mod net;
 mod runtime;
 pub mod scheduler;
 
+/// The protocol types framework authors use (tasks, offers, resources...).
+pub use drover_proto as proto;
 pub use error::SdkError;

@@ -120,6 +120,15 @@ pub enum Input {
         /// How.
         exit: ContainerExit,
     },
+    /// A probe of a containerizer (the shell pings the Docker engine): `unavailable`
+    /// says why it cannot run containers now, `None` that it can. The core acts on
+    /// changes only: it stops or starts advertising the containerizer.
+    ContainerizerAvailability {
+        /// The containerizer probed.
+        kind: crate::containerizer_kind::ContainerizerKind,
+        /// Why it is unavailable; `None`: available.
+        unavailable: Option<String>,
+    },
     /// A deadline from [`AgentCore::next_deadline`](super::AgentCore::next_deadline) passed.
     Tick,
 }

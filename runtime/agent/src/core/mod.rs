@@ -13,12 +13,15 @@
 //! messages), `containers` (launches, exits, registration timeouts), `mock` (the
 //! agent playing the executor for the mock containerizer), `kill` (KillTask,
 //! ShutdownFramework), `reconcile` (ReconcileTasks: tasks the master believes are here),
+//! `availability` (containerizers coming and going, e.g. the Docker engine),
 //! `tasks` (shared bookkeeping), [`status_updates`] (the status
 //! update manager), [`snapshot`] (what `/state` and `/metrics` show), [`checkpoint`]
 //! (what survives a restart) and [`recovery`] (rebuilding from it).
 
+mod availability;
 pub mod checkpoint;
 mod containers;
+mod docker_task;
 mod executors;
 pub mod io;
 mod kill;
@@ -172,6 +175,8 @@ pub struct AgentCore {
     recovery: Option<recovery::RecoveryWait>,
     /// Messages for the master held during recovery, sent once registered.
     held_for_master: Vec<drover_proto::AgentToMaster>,
+    /// Configured containerizers and which of them are unavailable now.
+    availability: availability::Availability,
 }
 
 impl AgentCore {
@@ -179,6 +184,7 @@ impl AgentCore {
     pub fn new(mut settings: CoreSettings) -> Self {
         settings.agent.id = None;
         let reg = Registration::new(&settings);
+        let availability = availability::Availability::new(&settings);
         let sum = StatusUpdateManager::new(settings.timing.status_update_retry);
         Self {
             settings,
@@ -196,6 +202,7 @@ impl AgentCore {
             checkpoint_due: false,
             recovery: None,
             held_for_master: Vec::new(),
+            availability,
         }
     }
 
@@ -224,6 +231,9 @@ impl AgentCore {
             } => self.container_launch_failed(now, container_id, message),
             Input::ContainerExited { container_id, exit } => {
                 self.container_exited(now, container_id, exit)
+            }
+            Input::ContainerizerAvailability { kind, unavailable } => {
+                self.containerizer_availability(now, kind, unavailable)
             }
             Input::Tick => self.tick(now),
         }

@@ -213,6 +213,12 @@ impl AgentCore {
         }
     }
 
+    /// The agent's description changed (a containerizer came or went): re-register
+    /// now so that the master replaces its copy.
+    pub(super) fn reregister_now(&mut self, now: Instant) {
+        self.lose_master(now);
+    }
+
     /// The master is gone or restarted: pause updates and register again.
     fn lose_master(&mut self, now: Instant) {
         self.reg.state = RegState::Registering;

@@ -5,7 +5,9 @@
 //! ```text
 //!  RunTask ─▶ valid? ──no──▶ TASK_ERROR
 //!               │ executor = task.executor, or the command executor (id = task id)
+//!               │ its containerizer unavailable now (engine down) ──▶ TASK_FAILED
 //!               │ containerizer = by ContainerInfo type, else the first ──none──▶ TASK_ERROR
+//!               │ docker: image, parameters, host ports valid? ──no──▶ TASK_ERROR
 //!               ├─ mock ─────────────▶ mock::run (one container per task)
 //!               ├─ executor running ─▶ ExecutorEvent::Launch
 //!               ├─ executor starting ▶ queue until it subscribes
@@ -113,6 +115,11 @@ impl AgentCore {
             .and_then(|e| e.container.as_ref())
             .or(task.container.as_ref())
             .map(|c| c.kind);
+        if let Some(msg) = self.unavailable_for(wanted) {
+            let reason = Some(TaskStatusReason::ContainerLaunchFailed);
+            self.agent_update(now, &fid, &tid, None, TaskState::Failed, reason, msg);
+            return;
+        }
         let kind = match ContainerizerKind::choose(&self.settings.containerizers, wanted) {
             Ok(k) => k,
             Err(e) => {
@@ -122,6 +129,13 @@ impl AgentCore {
                 return;
             }
         };
+        if kind == ContainerizerKind::Docker {
+            if let Err(msg) = super::docker_task::validate_docker(&task) {
+                let reason = Some(TaskStatusReason::TaskInvalid);
+                self.agent_update(now, &fid, &tid, None, TaskState::Error, reason, msg);
+                return;
+            }
+        }
         let info = self.executor_for(&fid, &task, kind);
         match self.frameworks.get_mut(&fid) {
             Some(fw) => fw.info = framework,

@@ -100,8 +100,11 @@ pub struct AgentSnapshot {
     pub used_resources: ResourcesView,
     /// Attributes.
     pub attributes: BTreeMap<String, serde_json::Value>,
-    /// Containerizers, in order of preference.
+    /// Usable containerizers, in order of preference (the ones advertised).
     pub containerizers: Vec<&'static str>,
+    /// Configured containerizers that cannot run containers now, with why (e.g.
+    /// `docker`: the engine does not answer).
+    pub unavailable_containerizers: BTreeMap<&'static str, String>,
     /// Frameworks with executors here.
     pub frameworks: Vec<FrameworkView>,
     /// Recently completed tasks, oldest first.
@@ -203,6 +206,12 @@ impl AgentCore {
                 .containerizers
                 .iter()
                 .map(|k| k.as_str())
+                .collect(),
+            unavailable_containerizers: self
+                .availability
+                .unavailable()
+                .iter()
+                .map(|(k, why)| (k.as_str(), why.clone()))
                 .collect(),
             frameworks,
             completed_tasks: self.completed.iter().cloned().collect(),

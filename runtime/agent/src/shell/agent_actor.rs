@@ -64,6 +64,8 @@ pub(crate) struct AgentActor {
     pub(super) handles: HashMap<String, ContainerHandle>,
     /// What start-up recovery found, fed to the core when the actor starts.
     pub(super) recovered: Option<StartupRecovery>,
+    /// The Docker engine to watch (docker containerizer configured), taken on start.
+    pub(super) docker_watch: Option<super::docker_watch::DockerWatch>,
 }
 
 impl std::fmt::Debug for AgentActor {
@@ -106,6 +108,7 @@ impl AgentActor {
             broken: false,
             handles: HashMap::new(),
             recovered: Some(recovered),
+            docker_watch: None,
         }
     }
 
@@ -317,6 +320,7 @@ impl Actor for AgentActor {
             return;
         }
         self.start_recovered(ctx);
+        self.start_docker_watch(ctx);
         self.feed(Input::Start, ctx);
     }
 

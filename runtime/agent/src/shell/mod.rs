@@ -7,6 +7,7 @@
 //!   ├─ validate, resolve masters, create work dir, discover resources
 //!   ├─ load TLS identity (<tls_dir>/<tls_name>.pem, role agent) → QUIC Node on `listen`
 //!   │  (on `transport_runtime` if given, shared with other agents of this process)
+//!   ├─ docker configured: connect to the engine (down: unavailable, see `docker_watch`)
 //!   ├─ containerizers → composing → recovery (--recover): meta/agent.json →
 //!   │    recover(checkpointed handles) → Input::Recover (see `recovery`, `checkpointer`)
 //!   ├─ actor context ─▶ Node::serve(executor) + HTTP server unless `http_enabled` is
@@ -19,6 +20,7 @@ mod checkpoint_format;
 mod checkpoint_writer;
 pub mod checkpointer;
 pub mod containers;
+mod docker_watch;
 mod durable;
 mod messages;
 pub mod recovery;
@@ -139,7 +141,7 @@ impl Agent {
     /// registering with the masters.
     pub async fn start(mut config: AgentConfig) -> Result<AgentHandle, StartError> {
         config.validate()?;
-        let docker = docker_engine(&mut config).await?;
+        let docker = docker_engine(&config).await?;
         config.containerizers = usable_containerizers(&config)?;
         let masters = config.master_addrs()?;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| StartError::WorkDir {
@@ -168,7 +170,12 @@ impl Agent {
         let key_path = config.work_dir.join("meta").join(RESET_KEY_FILE);
         node_config.reset_key = Some(ResetKey::load_or_create(&key_path)?);
         let node = Node::new(node_config)?;
-        let containerizer = build_containerizers(&config, docker)?;
+        let containerizer = build_containerizers(&config, docker.as_ref().map(|(r, _)| r.clone()))?;
+        let docker_watch = docker.map(|(runner, initial)| docker_watch::DockerWatch {
+            runner,
+            interval: config.docker_check_interval,
+            initial,
+        });
         let checkpointer = checkpointer::Checkpointer::new(&config.work_dir);
         let recovered = recovery::recover(config.recover, checkpointer, &*containerizer).await?;
         let executor_program = config.executor_program()?;
@@ -207,7 +214,7 @@ impl Agent {
         );
         let core = AgentCore::new(settings);
         let (exit_tx, exit) = watch::channel(None);
-        let actor = AgentActor::new(
+        let mut actor = AgentActor::new(
             core,
             node,
             masters,
@@ -216,6 +223,7 @@ impl Agent {
             exit_tx,
             recovered,
         );
+        actor.docker_watch = docker_watch;
         ctx.run(actor);
         tracing::info!(%http_addr, %executor_addr, "agent started");
         Ok(AgentHandle {
@@ -318,31 +326,26 @@ fn usable_containerizers(config: &AgentConfig) -> Result<Vec<ContainerizerKind>,
     Ok(out)
 }
 
-/// The Docker engine, when `docker` is configured: kept only if the engine answers
-/// (version negotiation + ping); otherwise `docker` is dropped from the containerizers
-/// with a loud warning, so the agent neither advertises it nor accepts DOCKER tasks.
-/// Fails only if nothing would be left.
+/// The Docker engine, when `docker` is configured, and why it does not answer now
+/// (`None`: it does). An engine that is down is watched like one that goes away later
+/// (see [`docker_watch`]): `docker` stays configured but is not advertised until the
+/// engine answers. Fails only if `docker` is the only containerizer and its engine is
+/// down.
 async fn docker_engine(
-    config: &mut AgentConfig,
-) -> Result<Option<drover_containerizer_docker::DockerRunner>, StartError> {
+    config: &AgentConfig,
+) -> Result<Option<(drover_containerizer_docker::DockerRunner, Option<String>)>, StartError> {
     if !config.containerizers.contains(&ContainerizerKind::Docker) {
         return Ok(None);
     }
     match drover_containerizer_docker::DockerRunner::connect(&config.docker_socket).await {
-        Ok(runner) => Ok(Some(runner)),
+        Ok(runner) => Ok(Some((runner, None))),
+        Err(e) if config.containerizers == [ContainerizerKind::Docker] => {
+            Err(StartError::DockerUnavailable(e))
+        }
         Err(e) => {
-            tracing::warn!(
-                error = %e,
-                "the docker containerizer is UNAVAILABLE: DOCKER tasks will fail until the agent \
-                 is restarted with a Docker engine answering on its socket"
-            );
-            config
-                .containerizers
-                .retain(|k| *k != ContainerizerKind::Docker);
-            if config.containerizers.is_empty() {
-                return Err(StartError::DockerUnavailable(e));
-            }
-            Ok(None)
+            let runner = drover_containerizer_docker::DockerRunner::lazy(&config.docker_socket)
+                .map_err(StartError::DockerUnavailable)?;
+            Ok(Some((runner, Some(e.to_string()))))
         }
     }
 }

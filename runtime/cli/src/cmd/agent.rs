@@ -33,12 +33,17 @@ pub(crate) struct AgentArgs {
     hostname: Option<String>,
     /// Containerizers in order of preference: native, posix, docker, mock. `native`
     /// falls back to `posix` (with a warning) where the agent is not root or lacks
-    /// cgroups; `docker` is dropped (with a warning) when no engine answers.
+    /// cgroups; `docker` is advertised only while its engine answers (checked every
+    /// `--docker-check-interval`; an agent with only `docker` needs it at start).
     #[arg(long, default_value = "native")]
     containerizers: String,
     /// The Docker engine's unix socket (docker containerizer).
     #[arg(long, default_value = drover_containerizer_docker::DEFAULT_SOCKET)]
     docker_socket: PathBuf,
+    /// How often the Docker engine is pinged: the docker containerizer is advertised
+    /// only while it answers.
+    #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
+    docker_check_interval: std::time::Duration,
     /// Native isolators, e.g. `cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux`.
     #[arg(long, default_value = drover_containerizer_native::Isolation::DEFAULT)]
     isolation: String,
@@ -114,6 +119,7 @@ fn config(a: &AgentArgs) -> Result<AgentConfig> {
     c.cgroups_root = a.cgroups_root.clone();
     c.pids_max = a.pids_max;
     c.docker_socket = a.docker_socket.clone();
+    c.docker_check_interval = a.docker_check_interval;
     c.tls_name = a.cert_name.clone();
     c.executor_tls_name = a.executor_cert_name.clone();
     c.recover = a

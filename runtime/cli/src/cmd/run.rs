@@ -55,6 +55,16 @@ pub(crate) struct RunArgs {
     /// Give up if no offer fits the task within this time.
     #[arg(long, default_value = "30s", value_parser = crate::parse_duration)]
     offer_timeout: Duration,
+    /// The container as a Marathon app's `container` JSON section (e.g.
+    /// `{"type":"DOCKER","docker":{"image":"httpd","network":"BRIDGE"}}`), instead of
+    /// `--containerizer`/`--image`.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["containerizer", "image"])]
+    container_json: Option<String>,
+    /// Docker: publish a container port on a host port, `HOST:CONTAINER[/tcp|udp]`
+    /// (repeatable). Host port 0 picks any port of the offer (Marathon's `hostPort: 0`);
+    /// the task gets its host ports as `PORT0…`/`PORTS`.
+    #[arg(long = "publish", value_name = "HOST:CONTAINER")]
+    publish: Vec<String>,
     /// Do not stream the task's output.
     #[arg(long)]
     no_output: bool,
@@ -81,8 +91,20 @@ struct RunScheduler {
 }
 
 impl RunScheduler {
+    /// The template's port mappings (Docker `--publish`).
+    fn mappings(&self) -> &[drover_proto::PortMapping] {
+        self.template
+            .container
+            .as_ref()
+            .and_then(|c| c.docker.as_ref())
+            .map_or(&[], |d| d.port_mappings.as_slice())
+    }
+
     fn fits(&self, offer: &Offer) -> bool {
         if !offer.resources.contains(&self.need) {
+            return false;
+        }
+        if super::publish::pick(self.mappings(), &offer.resources).is_none() {
             return false;
         }
         let Some(wanted) = &self.containerizer else {
@@ -118,6 +140,13 @@ impl Scheduler for RunScheduler {
             }
             let mut task = self.template.clone();
             task.agent_id = offer.agent_id.clone();
+            if let Some((mappings, ports)) = super::publish::pick(self.mappings(), &offer.resources)
+            {
+                if let Some(d) = task.container.as_mut().and_then(|c| c.docker.as_mut()) {
+                    d.port_mappings = mappings;
+                }
+                task.resources += &ports;
+            }
             eprintln!(
                 "launching task {} on agent {} ({})",
                 task.task_id, offer.agent_id, offer.hostname
@@ -171,6 +200,24 @@ fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
         .iter()
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(json) = &a.container_json {
+        let mut c = drover_apps::container::container_from_json(json)?;
+        for p in &a.publish {
+            let Some(d) = c.docker.as_mut() else {
+                anyhow::bail!("--publish needs a DOCKER container");
+            };
+            d.port_mappings.push(super::publish::parse(p)?);
+        }
+        return Ok(Some(c));
+    }
+    let mappings = a
+        .publish
+        .iter()
+        .map(|p| super::publish::parse(p))
+        .collect::<Result<Vec<_>>>()?;
+    if !mappings.is_empty() && a.containerizer.as_deref() != Some("docker") {
+        anyhow::bail!("--publish needs --containerizer docker");
+    }
     let kind = match (a.containerizer.as_deref(), &a.image) {
         (Some("docker"), Some(_)) => ContainerType::Docker,
         (Some("docker"), None) => anyhow::bail!("--containerizer docker needs --image"),
@@ -189,6 +236,7 @@ fn container(a: &RunArgs) -> Result<Option<ContainerInfo>> {
         kind,
         docker: (kind == ContainerType::Docker).then(|| DockerInfo {
             image: a.image.clone().unwrap_or_default(),
+            port_mappings: mappings,
             ..DockerInfo::default()
         }),
         mesos: (kind == ContainerType::Mesos).then(|| MesosInfo {
@@ -261,6 +309,7 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     template.name = a.name.clone().unwrap_or_else(|| a.command.join(" "));
     template.container = container(&a)?;
     template.health_check = a.health.check()?;
+    let template_kind = template.container.as_ref().map(|c| c.kind);
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
     let mut framework = FrameworkInfo::new("drover-run", user);
     framework.roles = vec![a.role.clone()];
@@ -268,7 +317,17 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
     let scheduler = RunScheduler {
         template,
         need,
-        containerizer: a.containerizer.clone(),
+        containerizer: a.containerizer.clone().or_else(|| {
+            let c = a.container_json.as_ref().and(template_kind)?;
+            Some(
+                if c == ContainerType::Docker {
+                    "docker"
+                } else {
+                    "native"
+                }
+                .to_owned(),
+            )
+        }),
         launched: false,
         tx: tx.clone(),
     };

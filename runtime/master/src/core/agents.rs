@@ -6,7 +6,9 @@
 //! `agent_ping_timeout`, probes an agent whose answer is overdue ten times as often, and
 //! declares it unreachable once nothing (no pong, no message at all) came from it for
 //! `agent_ping_timeout × max_agent_ping_timeouts` (see [`MasterCore::tick_pings`] and
-//! [`super::unreachable`]).
+//! [`super::unreachable`]). An agent whose description changed (a containerizer became unavailable or came
+//! back) re-registers too: the master keeps the new `AgentInfo` and rescinds the
+//! agent's offers, which carried the old one.
 
 use super::{AgentState, AgentStatus, Command, Conn, MasterCore, TaskEntry};
 use crate::registry::RegistryOp;
@@ -158,6 +160,9 @@ impl MasterCore {
         self.agent_conns.insert(conn, agent_id.clone());
         if changed {
             self.persist(RegistryOp::AdmitAgent { info });
+            // Offers carry the agent's attributes (e.g. its containerizers, which change
+            // when its Docker engine goes or comes back): replace them.
+            self.rescind_agent_offers(now, agent_id);
         } else if was_unreachable {
             self.persist(RegistryOp::MarkReachable {
                 id: agent_id.clone(),

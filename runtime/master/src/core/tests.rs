@@ -519,3 +519,56 @@ fn framework_failover_and_timeout() {
         }
     ));
 }
+
+/// An agent whose Docker engine went away re-registers without `docker`: the master
+/// keeps the new description, rescinds the offer that carried the old one, offers
+/// again with the new attributes, and refuses DOCKER tasks with a reason naming both.
+#[test]
+fn reregistration_with_changed_containerizers_replaces_offers() {
+    let (mut m, mut now, agent, fw, offer) = setup();
+    let mut info = agent_info("cpus:4;mem:4096");
+    info.id = Some(agent.clone());
+    info.containerizers = vec!["native".into()];
+    info.attributes = vec![drover_proto::Attribute {
+        name: "containerizers".into(),
+        value: drover_proto::AttributeValue::Text("native".into()),
+    }];
+    let out = m.handle(
+        now,
+        Input::Agent {
+            conn: AGENT_CONN,
+            msg: AgentToMaster::Reregister {
+                agent: info,
+                frameworks: vec![],
+                tasks: vec![],
+            },
+        },
+    );
+    assert!(
+        out.iter().any(|c| matches!(c,
+            Command::ToScheduler { event: SchedulerEvent::Rescind { offer_id }, .. } if *offer_id == offer.id)),
+        "{out:?}"
+    );
+    assert_eq!(m.agents[&agent].info.containerizers, vec!["native"]);
+    let offers = offers_in(&settle(&mut m, &mut now));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        drover_proto::format_attributes(&offers[0].attributes),
+        "containerizers:native"
+    );
+    let mut t = task("d", &agent, "cpus:1");
+    t.container = Some(drover_proto::ContainerInfo {
+        kind: drover_proto::ContainerType::Docker,
+        docker: Some(drover_proto::DockerInfo {
+            image: "busybox".into(),
+            ..Default::default()
+        }),
+        mesos: None,
+        volumes: vec![],
+        hostname: None,
+    });
+    let updates = updates_in(&accept(&mut m, now, &fw, &offers[0], vec![t]));
+    assert_eq!(updates[0].state, TaskState::Error);
+    let msg = updates[0].message.clone().unwrap_or_default();
+    assert!(msg.contains("docker") && msg.contains("native"), "{msg}");
+}

@@ -3,17 +3,19 @@
 //! happens to the container into the same core inputs a process would give.
 //!
 //! ```text
+//!  executor start ─▶ Engine::warm_up (connect while the executor subscribes)
 //!  Shell ─Spawn─▶ start(spec) ── tokio task ─────────────────────────────┐
-//!                 connect ─▶ pull? create start ─▶ Event::Started / Failed │
+//!                 engine ─▶ create (pull if missing) start ─▶ Started/Failed │
 //!  Shell ─Signal─▶ control ─▶ SIGTERM / SIGKILL to the container          │
 //!                 wait + inspect ─▶ remove ─▶ Event::Exited(code | OOM) ──┘
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use drover_containerizer_docker::{DockerRunSpec, DockerRunner};
+use drover_containerizer_docker::{DockerError, DockerRunSpec, DockerRunner};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::OnceCell;
 
 use super::core::{ExitKind, KillSignal};
 
@@ -57,17 +59,54 @@ impl DockerRun {
     }
 }
 
-/// Starts running `spec` on the engine at `socket`, logs appended to the sandbox's
-/// `stdout`/`stderr`.
-pub(crate) fn start(socket: &Path, spec: DockerRunSpec, sandbox: &Path) -> DockerRun {
+/// The executor's connection to the engine, made once and shared. The executor of a
+/// DOCKER task starts connecting as soon as it starts ([`Engine::warm_up`]), so the
+/// version negotiation overlaps with its subscription to the agent instead of
+/// delaying the container's start. A failed attempt is not kept: the next use retries.
+#[derive(Clone, Debug)]
+pub(crate) struct Engine {
+    socket: PathBuf,
+    conn: Arc<OnceCell<DockerRunner>>,
+}
+
+impl Engine {
+    /// The engine on `socket`, not connected yet.
+    pub(crate) fn new(socket: PathBuf) -> Self {
+        Engine {
+            socket,
+            conn: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Connects in the background (call inside the runtime).
+    pub(crate) fn warm_up(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.get().await {
+                tracing::debug!(error = %e, "docker engine not reachable yet");
+            }
+        });
+    }
+
+    /// The connected client (connecting now if needed).
+    async fn get(&self) -> Result<DockerRunner, DockerError> {
+        self.conn
+            .get_or_try_init(|| DockerRunner::connect(&self.socket))
+            .await
+            .cloned()
+    }
+}
+
+/// Starts running `spec` on `engine`, logs appended to the sandbox's `stdout`/`stderr`.
+pub(crate) fn start(engine: &Engine, spec: DockerRunSpec, sandbox: &Path) -> DockerRun {
     let (control, control_rx) = unbounded_channel();
     let (events_tx, events) = unbounded_channel();
-    let socket = socket.to_owned();
+    let engine = engine.clone();
     let sandbox = sandbox.to_owned();
     let id = Arc::new(OnceLock::new());
     let id_set = id.clone();
     tokio::spawn(async move {
-        let event = match run(&socket, &spec, &sandbox, control_rx, &events_tx, &id_set).await {
+        let event = match run(&engine, &spec, &sandbox, control_rx, &events_tx, &id_set).await {
             Ok(kind) => Event::Exited(kind),
             Err(RunError::Start(e)) => Event::Failed(e),
             Err(RunError::Lost(e)) => {
@@ -92,7 +131,7 @@ enum RunError {
 }
 
 async fn run(
-    socket: &Path,
+    engine: &Engine,
     spec: &DockerRunSpec,
     sandbox: &Path,
     mut control: UnboundedReceiver<KillSignal>,
@@ -100,7 +139,7 @@ async fn run(
     id_slot: &OnceLock<String>,
 ) -> Result<ExitKind, RunError> {
     let start_err = |e: drover_containerizer_docker::DockerError| RunError::Start(e.to_string());
-    let runner = DockerRunner::connect(socket).await.map_err(start_err)?;
+    let runner = engine.get().await.map_err(start_err)?;
     let started = runner
         .run(spec, &sandbox.join("stdout"), &sandbox.join("stderr"))
         .await

@@ -52,13 +52,7 @@ pub(crate) fn docker_spec(
         Some(c) => c.value.clone().map(|v| RunCommand::Args(vec![v])),
         None => None,
     };
-    let host_ports: Vec<u16> = task
-        .resources
-        .ports()
-        .iter()
-        .flat_map(|r| r.begin..=r.end)
-        .filter_map(|p| u16::try_from(p).ok())
-        .collect();
+    let host_ports: Vec<u32> = drover_proto::host_ports::task_ports(&task.resources);
     let mut env: Vec<(String, String)> = command
         .map(|c| {
             c.environment
@@ -71,22 +65,19 @@ pub(crate) fn docker_spec(
         env.push((format!("PORT{i}"), port.to_string()));
     }
     if !host_ports.is_empty() {
-        let list: Vec<String> = host_ports.iter().map(u16::to_string).collect();
+        let list: Vec<String> = host_ports.iter().map(u32::to_string).collect();
         env.push(("PORTS".into(), list.join(",")));
     }
+    // Host port 0 (Marathon: "any") gets one of the task's ports.
+    let assigned =
+        drover_proto::host_ports::assign_host_ports(&docker.port_mappings, &task.resources)?;
     let mut port_mappings = Vec::new();
-    for m in &docker.port_mappings {
+    for (m, host_port) in docker.port_mappings.iter().zip(assigned) {
         let port = |p: u32, what: &str| {
             u16::try_from(p).map_err(|_| format!("{what} port {p} is out of range"))
         };
-        let host_port = port(m.host_port, "host")?;
-        if !host_ports.contains(&host_port) {
-            return Err(format!(
-                "host port {host_port} of a port mapping is not among the task's ports resources"
-            ));
-        }
         port_mappings.push(PortMapping {
-            host_port,
+            host_port: port(host_port, "host")?,
             container_port: port(m.container_port, "container")?,
             protocol: m.protocol.clone(),
         });
@@ -227,5 +218,22 @@ mod tests {
         };
         let err = docker_spec(&task(docker, "cpus:1;mem:32"), &ctx(), Path::new("/sb"));
         assert!(err.unwrap_err().contains("80"));
+    }
+
+    #[test]
+    fn host_port_zero_gets_a_task_port() {
+        let docker = DockerInfo {
+            image: "httpd".into(),
+            port_mappings: vec![Pm {
+                host_port: 0,
+                container_port: 80,
+                protocol: "tcp".into(),
+            }],
+            ..DockerInfo::default()
+        };
+        let t = task(docker, "cpus:1;mem:32;ports:[31005-31005]");
+        let s = docker_spec(&t, &ctx(), Path::new("/sb")).unwrap();
+        assert_eq!(s.port_mappings[0].host_port, 31005);
+        assert!(s.env.contains(&("PORT0".into(), "31005".into())));
     }
 }

@@ -68,6 +68,9 @@ pub fn run() -> Result<i32, SdkError> {
 /// [`run`] with an explicit configuration instead of the environment.
 pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
     let sandbox = config.sandbox.clone();
+    // Set by the docker containerizer: this executor runs a DOCKER task.
+    let docker_executor =
+        std::env::var_os(drover_containerizer_docker::ENV_DOCKER_SOCKET).is_some();
     let docker_ctx = docker_spec::DockerContext {
         socket: std::env::var_os(drover_containerizer_docker::ENV_DOCKER_SOCKET).map_or_else(
             || drover_containerizer_docker::DEFAULT_SOCKET.into(),
@@ -94,11 +97,13 @@ pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
             let _ = tx.send(core::Input::DriverEnded);
             result
         });
-        let code = Shell::new(driver, sandbox, TERMINAL_ACK_TIMEOUT)
+        let mut shell = Shell::new(driver, sandbox, TERMINAL_ACK_TIMEOUT)
             .with_docker(docker_ctx)
-            .with_rootfs(rootfs)
-            .run(rx)
-            .await;
+            .with_rootfs(rootfs);
+        if docker_executor {
+            shell = shell.warm_up_docker();
+        }
+        let code = shell.run(rx).await;
         match ended.await {
             Ok(Ok(())) => Ok(code),
             Ok(Err(e)) => Err(e),

@@ -19,7 +19,7 @@ use tokio::process::Child;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::core::{Command, CommandCore, ExitKind, Input};
-use super::docker::{self, DockerRun, Event};
+use super::docker::{self, DockerRun, Engine, Event};
 use super::docker_spec::{docker_spec, is_docker, DockerContext};
 use super::probe::{self, Target};
 use super::process;
@@ -112,6 +112,8 @@ pub(crate) struct Shell<O: Outbox> {
     pgid: Option<u32>,
     /// Where and as whom DOCKER tasks run.
     docker_ctx: Option<DockerContext>,
+    /// The engine DOCKER tasks run on (at `docker_ctx.socket`).
+    engine: Option<Engine>,
     /// The launched task, when it asks for a Docker container.
     docker_task: Option<TaskInfo>,
     /// The task's running Docker container.
@@ -132,6 +134,7 @@ impl<O: Outbox> Shell<O> {
             child: None,
             pgid: None,
             docker_ctx: None,
+            engine: None,
             docker_task: None,
             docker: None,
             probes: unbounded_channel(),
@@ -146,7 +149,17 @@ impl<O: Outbox> Shell<O> {
 
     /// The same shell, able to run DOCKER tasks as described by `ctx`.
     pub(crate) fn with_docker(mut self, ctx: DockerContext) -> Self {
+        self.engine = Some(Engine::new(ctx.socket.clone()));
         self.docker_ctx = Some(ctx);
+        self
+    }
+
+    /// Starts connecting to the Docker engine now, while the executor subscribes (the
+    /// executor of a DOCKER task; call inside the runtime).
+    pub(crate) fn warm_up_docker(self) -> Self {
+        if let Some(engine) = &self.engine {
+            engine.warm_up();
+        }
         self
     }
 
@@ -255,12 +268,12 @@ impl<O: Outbox> Shell<O> {
     /// Starts the DOCKER task's container; `Some(why)` if it cannot even be tried.
     fn start_docker(&mut self) -> Option<String> {
         let task = self.docker_task.as_ref()?;
-        let Some(ctx) = &self.docker_ctx else {
+        let (Some(ctx), Some(engine)) = (&self.docker_ctx, &self.engine) else {
             return Some("this executor cannot run Docker containers".into());
         };
         match docker_spec(task, ctx, &self.sandbox) {
             Ok(spec) => {
-                self.docker = Some(docker::start(&ctx.socket, spec, &self.sandbox));
+                self.docker = Some(docker::start(engine, spec, &self.sandbox));
                 None
             }
             Err(error) => Some(error),

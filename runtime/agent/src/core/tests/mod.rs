@@ -1,5 +1,6 @@
 //! Tests of the pure core: inputs in, commands out, time injected.
 
+mod availability;
 mod executors;
 mod kill;
 mod mock;
