@@ -38,8 +38,8 @@ enum Cmd {
     State(cmd::query::QueryArgs),
     /// List agents.
     Agents(cmd::query::QueryArgs),
-    /// List tasks.
-    Tasks(cmd::query::QueryArgs),
+    /// List active tasks (`--all`: completed ones too).
+    Tasks(cmd::query::TasksArgs),
     /// Manage the cluster CA and node certificates.
     #[command(subcommand)]
     Certs(cmd::certs::CertsCmd),
@@ -71,7 +71,7 @@ fn main() {
         },
         Cmd::State(a) => cmd::query::run(cmd::query::View::State, a),
         Cmd::Agents(a) => cmd::query::run(cmd::query::View::Agents, a),
-        Cmd::Tasks(a) => cmd::query::run(cmd::query::View::Tasks, a),
+        Cmd::Tasks(a) => cmd::query::run(cmd::query::View::Tasks { all: a.all }, a.query),
         Cmd::Certs(c) => cmd::certs::run(c),
     };
     match result {

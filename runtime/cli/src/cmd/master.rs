@@ -66,6 +66,12 @@ pub(crate) struct MasterArgs {
     /// Seed of the drop decisions of --fault-injection (random when absent).
     #[arg(long, requires = "fault_injection")]
     pub(crate) fault_seed: Option<u64>,
+    /// Completed tasks kept per framework for /state and `drover tasks --all`.
+    #[arg(long, default_value_t = drover_master::core::completed::DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK)]
+    pub(crate) max_completed_tasks_per_framework: usize,
+    /// Removed frameworks kept (with their tasks) for /state.
+    #[arg(long, default_value_t = drover_master::core::completed::DEFAULT_MAX_COMPLETED_FRAMEWORKS)]
+    pub(crate) max_completed_frameworks: usize,
 }
 
 /// Builds the options from flags.
@@ -90,6 +96,8 @@ pub(crate) fn options(a: &MasterArgs) -> Result<MasterOptions> {
     config.offer_timeout = a.offer_timeout;
     config.min_allocatable_cpus = a.min_allocatable_cpus;
     config.min_allocatable_mem = a.min_allocatable_mem;
+    config.max_completed_tasks_per_framework = a.max_completed_tasks_per_framework;
+    config.max_completed_frameworks = a.max_completed_frameworks;
     for pair in a
         .weights
         .split(',')

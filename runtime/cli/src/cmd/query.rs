@@ -16,6 +16,17 @@ pub(crate) struct QueryArgs {
     pub(crate) json: bool,
 }
 
+/// `drover tasks` flags.
+#[derive(Debug, Args)]
+pub(crate) struct TasksArgs {
+    #[command(flatten)]
+    pub(crate) query: QueryArgs,
+    /// Also list completed tasks (terminal ones the master still keeps, including those
+    /// of removed frameworks), like `mesos task list --all`.
+    #[arg(long, short = 'a')]
+    pub(crate) all: bool,
+}
+
 /// What to show.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum View {
@@ -23,8 +34,11 @@ pub(crate) enum View {
     State,
     /// Agents.
     Agents,
-    /// Tasks.
-    Tasks,
+    /// Tasks; with `all`, completed ones too.
+    Tasks {
+        /// Include completed tasks.
+        all: bool,
+    },
 }
 
 /// Fetches `/state`.
@@ -116,11 +130,32 @@ fn agents_table(state: &Value) -> String {
     )
 }
 
-fn tasks_table(state: &Value) -> String {
-    let mut rows = Vec::new();
+/// Every task of `/state` with its framework: active ones, then (with `all`) completed
+/// ones of current frameworks, then those of removed frameworks.
+fn tasks_of(state: &Value, all: bool) -> Vec<(&Value, &Value)> {
+    let mut out: Vec<(&Value, &Value)> = Vec::new();
     for f in state["frameworks"].as_array().into_iter().flatten() {
         for t in f["tasks"].as_array().into_iter().flatten() {
-            rows.push(vec![
+            out.push((f, t));
+        }
+    }
+    if all {
+        for key in ["frameworks", "completed_frameworks"] {
+            for f in state[key].as_array().into_iter().flatten() {
+                for t in f["completed_tasks"].as_array().into_iter().flatten() {
+                    out.push((f, t));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn tasks_table(state: &Value, all: bool) -> String {
+    let rows = tasks_of(state, all)
+        .into_iter()
+        .map(|(f, t)| {
+            vec![
                 s(t, "id"),
                 s(f, "name"),
                 s(t, "state"),
@@ -131,9 +166,9 @@ fn tasks_table(state: &Value) -> String {
                 },
                 s(t, "agent_id"),
                 s(t, "resources"),
-            ]);
-        }
-    }
+            ]
+        })
+        .collect();
     table(
         &["ID", "FRAMEWORK", "STATE", "HEALTH", "AGENT", "RESOURCES"],
         rows,
@@ -178,12 +213,10 @@ pub(crate) fn run(view: View, a: QueryArgs) -> Result<()> {
         let v = match view {
             View::State => state,
             View::Agents => state["agents"].clone(),
-            View::Tasks => Value::Array(
-                state["frameworks"]
-                    .as_array()
+            View::Tasks { all } => Value::Array(
+                tasks_of(&state, all)
                     .into_iter()
-                    .flatten()
-                    .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+                    .map(|(_, t)| t.clone())
                     .collect(),
             ),
         };
@@ -202,10 +235,10 @@ pub(crate) fn run(view: View, a: QueryArgs) -> Result<()> {
             );
             println!("AGENTS\n{}", agents_table(&state));
             println!("FRAMEWORKS\n{}", frameworks_table(&state));
-            println!("TASKS\n{}", tasks_table(&state));
+            println!("TASKS\n{}", tasks_table(&state, false));
         }
         View::Agents => print!("{}", agents_table(&state)),
-        View::Tasks => print!("{}", tasks_table(&state)),
+        View::Tasks { all } => print!("{}", tasks_table(&state, all)),
     }
     Ok(())
 }

@@ -30,6 +30,11 @@ pub struct MasterConfig {
     pub min_allocatable_cpus: f64,
     /// Offers smaller than this (MB) in every dimension are not made.
     pub min_allocatable_mem: f64,
+    /// Completed tasks kept per framework for `/state` (Mesos
+    /// `--max_completed_tasks_per_framework`).
+    pub max_completed_tasks_per_framework: usize,
+    /// Removed frameworks kept for `/state` (Mesos `--max_completed_frameworks`).
+    pub max_completed_frameworks: usize,
 }
 
 impl MasterConfig {
@@ -47,6 +52,9 @@ impl MasterConfig {
             weights: BTreeMap::new(),
             min_allocatable_cpus: 0.01,
             min_allocatable_mem: 32.0,
+            max_completed_tasks_per_framework:
+                super::completed::DEFAULT_MAX_COMPLETED_TASKS_PER_FRAMEWORK,
+            max_completed_frameworks: super::completed::DEFAULT_MAX_COMPLETED_FRAMEWORKS,
         }
     }
 }

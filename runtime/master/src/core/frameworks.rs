@@ -5,6 +5,7 @@
 //! resumes the framework on the new connection. After it, or on `Teardown`, the
 //! framework's tasks are killed and its id can never subscribe again.
 
+use super::completed::{CompletedFramework, CompletedTasks};
 use super::{Command, Conn, FrameworkState, MasterCore};
 use crate::registry::RegistryOp;
 use drover_proto::{FrameworkId, FrameworkInfo, MasterToAgent, SchedulerEvent};
@@ -82,7 +83,9 @@ impl MasterCore {
                         failover_grace: Duration::ZERO,
                         tasks: HashMap::new(),
                         offers: HashSet::new(),
-                        completed: HashSet::new(),
+                        completed: CompletedTasks::new(
+                            self.config.max_completed_tasks_per_framework,
+                        ),
                     },
                 );
             }
@@ -130,7 +133,7 @@ impl MasterCore {
                 failover_grace: grace,
                 tasks: HashMap::new(),
                 offers: HashSet::new(),
-                completed: HashSet::new(),
+                completed: CompletedTasks::new(self.config.max_completed_tasks_per_framework),
             },
         );
         self.alloc_add_framework(&id, &roles, false);
@@ -209,14 +212,28 @@ impl MasterCore {
                 },
             );
         }
-        for (task_id, task) in fw.tasks {
+        let FrameworkState {
+            info,
+            tasks,
+            mut completed,
+            ..
+        } = fw;
+        let mut active: Vec<_> = tasks.into_iter().collect();
+        active.sort_by(|a, b| a.0.cmp(&b.0));
+        for (task_id, task) in active {
             self.release_task(
                 &task.info.agent_id,
                 framework_id,
                 &task_id,
                 &task.info.resources,
             );
+            completed.push(task);
         }
+        self.completed_frameworks.push(CompletedFramework {
+            info,
+            tasks: completed,
+            unregistered_at: self.unix_now,
+        });
         for agent in self.agents.values_mut() {
             agent.executors.retain(|(fid, _), _| fid != framework_id);
         }

@@ -23,6 +23,7 @@
 
 pub mod agents;
 mod alloc;
+pub mod completed;
 mod config;
 pub mod frameworks;
 pub mod offers;
@@ -35,6 +36,8 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_completed;
+#[cfg(test)]
 mod tests_persist;
 #[cfg(test)]
 mod tests_pings;
@@ -45,6 +48,7 @@ mod tests_recovery;
 
 use crate::allocator::{AllocatorState, Policy};
 use crate::registry::RegistryOp;
+use completed::{CompletedFrameworks, CompletedTasks};
 pub use config::MasterConfig;
 use drover_proto::{
     AgentId, AgentInfo, AgentToMaster, ExecutorId, FrameworkId, FrameworkInfo, MasterToAgent,
@@ -185,8 +189,8 @@ pub struct FrameworkState {
     pub tasks: HashMap<TaskId, TaskEntry>,
     /// Its outstanding offers.
     pub offers: HashSet<OfferId>,
-    /// Ids of its tasks that reached a terminal state (kept to refuse re-use).
-    pub completed: HashSet<TaskId>,
+    /// Its last tasks that reached a terminal state (bounded; see [`completed`]).
+    pub completed: CompletedTasks,
 }
 
 /// An outstanding offer.
@@ -225,6 +229,8 @@ pub struct MasterCore {
     pub(crate) frameworks: HashMap<FrameworkId, FrameworkState>,
     pub(crate) framework_conns: HashMap<Conn, FrameworkId>,
     pub(crate) removed_frameworks: HashSet<FrameworkId>,
+    /// The last removed frameworks with their tasks, for `/state`.
+    pub(crate) completed_frameworks: CompletedFrameworks,
     pub(crate) offers: HashMap<OfferId, OfferEntry>,
     pub(crate) allocator: AllocatorState,
     pub(crate) policy: Policy,
@@ -253,6 +259,7 @@ impl MasterCore {
     /// A master with no agents and no frameworks.
     pub fn new(config: MasterConfig) -> Self {
         let policy = alloc::policy(config.min_allocatable_cpus, config.min_allocatable_mem);
+        let completed_frameworks = CompletedFrameworks::new(config.max_completed_frameworks);
         let mut core = Self {
             config,
             agents: HashMap::new(),
@@ -261,6 +268,7 @@ impl MasterCore {
             frameworks: HashMap::new(),
             framework_conns: HashMap::new(),
             removed_frameworks: HashSet::new(),
+            completed_frameworks,
             offers: HashMap::new(),
             allocator: AllocatorState::new(),
             policy,

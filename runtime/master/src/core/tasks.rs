@@ -324,8 +324,9 @@ impl MasterCore {
                 if status.state.is_terminal() {
                     self.release_task(agent_id, &framework_id, &task_id, &res);
                     if let Some(fw) = self.frameworks.get_mut(&framework_id) {
-                        fw.tasks.remove(&task_id);
-                        fw.completed.insert(task_id);
+                        if let Some(entry) = fw.tasks.remove(&task_id) {
+                            fw.completed.push(entry);
+                        }
                     }
                     self.request_allocation(now);
                 }
@@ -345,8 +346,9 @@ impl MasterCore {
             // Terminal: free resources at once, even before the acknowledgement.
             self.release_task(agent_id, &framework_id, &task_id, &res);
             if let Some(fw) = self.frameworks.get_mut(&framework_id) {
-                fw.tasks.remove(&task_id);
-                fw.completed.insert(task_id.clone());
+                if let Some(entry) = fw.tasks.remove(&task_id) {
+                    fw.completed.push(entry);
+                }
             }
             self.request_allocation(now);
         }

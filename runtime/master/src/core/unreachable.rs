@@ -133,18 +133,21 @@ impl MasterCore {
                     continue;
                 };
                 let aware = fw.info.has(FrameworkCapability::PartitionAware);
-                let Some(entry) = fw.tasks.remove(&tid) else {
+                let Some(mut entry) = fw.tasks.remove(&tid) else {
                     continue;
                 };
-                fw.completed.insert(tid.clone());
                 if !aware || entry.status.state.is_terminal() {
+                    fw.completed.push(entry);
                     continue;
                 }
                 let mut status = TaskStatus::new(tid, TaskState::Gone, TaskStatusSource::Master)
                     .with_reason(TaskStatusReason::AgentRemoved)
                     .with_message(format!("agent {agent_id} was removed"));
                 status.agent_id = Some(agent_id.clone());
+                status.executor_id = Some(entry.executor_id.clone());
                 status.timestamp = self.unix_now;
+                entry.status = status.clone();
+                fw.completed.push(entry);
                 self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status });
             }
         }

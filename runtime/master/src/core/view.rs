@@ -1,7 +1,7 @@
 //! What operators see: the `/state` document and the numbers behind `/metrics`, read
 //! from the core without changing it.
 
-use super::{AgentStatus, MasterCore};
+use super::{AgentStatus, MasterCore, TaskEntry};
 use drover_proto::{format_attributes, Resources, TaskState};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -52,6 +52,23 @@ pub struct TaskView {
     pub message: Option<String>,
     /// Latest health, if checked.
     pub healthy: Option<bool>,
+    /// Wall-clock time (seconds since the Unix epoch) of its latest status.
+    pub timestamp: f64,
+}
+
+impl TaskView {
+    fn of(t: &TaskEntry) -> Self {
+        TaskView {
+            id: t.info.task_id.to_string(),
+            name: t.info.name.clone(),
+            agent_id: t.info.agent_id.to_string(),
+            state: t.status.state.to_string(),
+            resources: t.info.resources.to_string(),
+            message: t.status.message.clone(),
+            healthy: t.status.healthy,
+            timestamp: t.status.timestamp,
+        }
+    }
 }
 
 /// One framework in `/state`.
@@ -69,8 +86,14 @@ pub struct FrameworkView {
     pub failover_timeout_secs: f64,
     /// Outstanding offers.
     pub offers: usize,
-    /// Its tasks.
+    /// Its active tasks (not yet terminal), by id.
     pub tasks: Vec<TaskView>,
+    /// Its last tasks that reached a terminal state, oldest first (at most
+    /// `--max-completed-tasks-per-framework`).
+    pub completed_tasks: Vec<TaskView>,
+    /// When it was removed (seconds since the Unix epoch); only for completed frameworks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unregistered_time: Option<f64>,
 }
 
 /// The `/state` document.
@@ -84,8 +107,9 @@ pub struct StateView {
     pub frameworks: Vec<FrameworkView>,
     /// Role weights (roles in use or configured).
     pub roles: BTreeMap<String, f64>,
-    /// Ids of frameworks that were removed.
-    pub completed_frameworks: Vec<String>,
+    /// The last frameworks that were removed, oldest first (at most
+    /// `--max-completed-frameworks`), with their tasks; they are never active.
+    pub completed_frameworks: Vec<FrameworkView>,
 }
 
 impl MasterCore {
@@ -125,19 +149,7 @@ impl MasterCore {
                 for r in &f.info.roles {
                     roles.entry(r.clone()).or_insert(1.0);
                 }
-                let mut tasks: Vec<TaskView> = f
-                    .tasks
-                    .values()
-                    .map(|t| TaskView {
-                        id: t.info.task_id.to_string(),
-                        name: t.info.name.clone(),
-                        agent_id: t.info.agent_id.to_string(),
-                        state: t.status.state.to_string(),
-                        resources: t.info.resources.to_string(),
-                        message: t.status.message.clone(),
-                        healthy: t.status.healthy,
-                    })
-                    .collect();
+                let mut tasks: Vec<TaskView> = f.tasks.values().map(TaskView::of).collect();
                 tasks.sort_by(|a, b| a.id.cmp(&b.id));
                 FrameworkView {
                     id: id.to_string(),
@@ -147,16 +159,32 @@ impl MasterCore {
                     failover_timeout_secs: f.info.failover_timeout.as_secs_f64(),
                     offers: f.offers.len(),
                     tasks,
+                    completed_tasks: f.completed.iter().map(TaskView::of).collect(),
+                    unregistered_time: None,
                 }
             })
             .collect();
         frameworks.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut completed: Vec<String> = self
-            .removed_frameworks
+        let completed = self
+            .completed_frameworks
             .iter()
-            .map(|f| f.to_string())
+            .map(|c| FrameworkView {
+                id: c
+                    .info
+                    .id
+                    .as_ref()
+                    .map(|i| i.to_string())
+                    .unwrap_or_default(),
+                name: c.info.name.clone(),
+                roles: c.info.roles.clone(),
+                active: false,
+                failover_timeout_secs: c.info.failover_timeout.as_secs_f64(),
+                offers: 0,
+                tasks: Vec::new(),
+                completed_tasks: c.tasks.iter().map(TaskView::of).collect(),
+                unregistered_time: Some(c.unregistered_at),
+            })
             .collect();
-        completed.sort();
         StateView {
             master: self.config.master_info.clone(),
             agents,
