@@ -267,6 +267,13 @@ async fn write_loop<Out: Serialize>(
                     Ok(item) => {
                         batch.push(item);
                         window.caught();
+                        // Take whatever else is queued with it: one write for all.
+                        while batch.len() < WRITE_BATCH {
+                            match rx.try_recv() {
+                                Ok(item) => batch.push(item),
+                                Err(_) => break,
+                            }
+                        }
                         break;
                     }
                     Err(TryRecvError::Empty) if window.is_open(window.now()) => {

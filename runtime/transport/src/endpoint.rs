@@ -56,6 +56,12 @@ pub struct NodeConfig {
     /// thread wake-up per request/response; polling switches itself off on connections
     /// whose messages get no quick reply.
     pub reply_poll: Duration,
+    /// Size asked of the kernel for the UDP socket's receive and send buffers (default
+    /// [`DEFAULT_SOCKET_BUFFER`]; the kernel caps it at `net.core.rmem_max` /
+    /// `wmem_max`). A node that many peers talk to (a master) receives bursts: with
+    /// the kernel's default (~208 KiB) datagrams overflow the buffer and are dropped, and
+    /// QUIC's loss recovery then stalls the connections they belonged to.
+    pub socket_buffer: usize,
     /// Runtime to run on (default: a new one with
     /// [`DEFAULT_WORKER_THREADS`] threads owned by this node).
     pub runtime: Option<TransportRuntime>,
@@ -79,6 +85,7 @@ impl NodeConfig {
             max_frame: DEFAULT_MAX_FRAME,
             faults: Faults::new(),
             reply_poll: Duration::from_micros(200),
+            socket_buffer: DEFAULT_SOCKET_BUFFER,
             runtime: None,
             reset_key: None,
         }
@@ -165,6 +172,32 @@ pub struct Node {
     pub(crate) inner: Arc<NodeHandle>,
 }
 
+/// Default of [`NodeConfig::socket_buffer`]: 4 MiB, the usual `net.core.rmem_max`.
+pub const DEFAULT_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Asks for `size`-byte receive and send buffers on `socket`; the kernel may grant less
+/// (logged), which only costs datagrams under bursts, so it is not an error.
+fn size_buffers(socket: &std::net::UdpSocket, size: usize) {
+    if size == 0 {
+        return;
+    }
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(size) {
+        tracing::warn!(size, error = %e, "cannot size the UDP receive buffer");
+    }
+    if let Err(e) = sock.set_send_buffer_size(size) {
+        tracing::warn!(size, error = %e, "cannot size the UDP send buffer");
+    }
+    let granted = sock.recv_buffer_size().unwrap_or(0);
+    if granted < size {
+        tracing::debug!(
+            asked = size,
+            granted,
+            "UDP receive buffer smaller than asked (raise net.core.rmem_max)"
+        );
+    }
+}
+
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
@@ -192,6 +225,7 @@ impl Node {
                 addr: cfg.bind,
                 source,
             })?;
+        size_buffers(&socket, cfg.socket_buffer);
         let local_addr = socket.local_addr().map_err(|source| TransportError::Bind {
             addr: cfg.bind,
             source,

@@ -66,7 +66,7 @@ pub mod tls;
 pub use backoff::Backoff;
 pub use certs::{init_ca, issue, ClusterCa, NodeIdentity};
 pub use conn::PeerSender;
-pub use endpoint::{Node, NodeConfig};
+pub use endpoint::{Node, NodeConfig, DEFAULT_SOCKET_BUFFER};
 pub use error::{CertError, SendError, TlsError, TransportError};
 pub use events::{
     EventSink, Inbound, LinkDown, LinkEvent, LinkUp, PeerConnected, PeerDisconnected, PeerId,
