@@ -41,6 +41,10 @@ use drover_transport::{init_ca, issue, TransportRuntime};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
+/// The allocator of the `drover` binary, so that the numbers are those of the product.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Nomad's C1M: 1,000,000 containers placed at 3,750 placements/s on 5 servers.
 const NOMAD_C1M_PER_SEC: f64 = 3_750.0;
 const GOAL_PER_SEC: f64 = 10_000.0;
@@ -256,6 +260,16 @@ fn report(
         overall,
         sustained
     );
+    if let (Some(first), Some(last)) = (stamps.first(), stamps.last()) {
+        let at = |i: usize| stamps[i.min(stamps.len() - 1)].as_secs_f64();
+        println!(
+            "  completions at: first {:.2} s, 10 % {:.2} s, 90 % {:.2} s, last {:.2} s",
+            first.as_secs_f64(),
+            at(lo),
+            at(hi.saturating_sub(1)),
+            last.as_secs_f64()
+        );
+    }
     println!(
         "  vs Nomad C1M 3,750 placements/s: {:.2}x; goal {:.0}/s: {}",
         sustained / NOMAD_C1M_PER_SEC,

@@ -5,6 +5,12 @@
 mod cmd;
 mod home;
 
+/// jemalloc instead of glibc malloc: the master and agents allocate and free small
+/// messages at a high rate, where glibc's bins cost a quarter of the CPU
+/// (benches/RESULTS.md, launch).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::{SocketAddr, ToSocketAddrs};

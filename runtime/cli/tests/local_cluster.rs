@@ -1,6 +1,6 @@
 //! The `drover` binary end to end: `drover up --agents 3` as a real process tree, a
 //! framework written against the SDK running 100 `true` tasks on it, `drover run`
-//! (exit codes, a missing binary, an unreachable master), `drover tasks --json` and
+//! (exit codes, a missing binary, an unreachable master), `drover tasks [--all] --json` and
 //! `drover agents`, and Ctrl-C (SIGINT) leaving no master, agent or executor behind.
 //!
 //! Every process the test starts is owned by a guard whose `Drop` sends SIGINT to
@@ -281,6 +281,24 @@ fn drover_up_runs_a_framework_and_drover_run_then_stops_cleanly() {
         state_of("sleeper").as_deref(),
         Some("TASK_RUNNING"),
         "{tasks}"
+    );
+    // Only active tasks by default (as `mesos task list`); `--all` adds the completed
+    // ones the master keeps, with their terminal state.
+    assert_eq!(state_of("true-1"), None, "{tasks}");
+    let all = cluster.drover(&["tasks", "--all", "--json"]);
+    assert!(all.status.success(), "{all:?}");
+    let all: serde_json::Value = serde_json::from_slice(&all.stdout).expect("JSON");
+    let all = all.as_array().expect("a list of tasks");
+    let finished_listed = all.iter().filter(|t| t["state"] == "TASK_FINISHED").count();
+    assert_eq!(finished_listed, 100, "{all:?}");
+    assert!(all.iter().any(|t| t["id"] == "sleeper"), "{all:?}");
+    let table = cluster.drover(&["tasks", "-a"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("true-1 ") && l.contains("TASK_FINISHED")),
+        "{table}"
     );
 
     // `drover run`: output streamed, the task's exit code passed on.
