@@ -89,7 +89,7 @@ pub struct CompletedFramework {
     /// As last subscribed.
     pub info: FrameworkInfo,
     /// Its completed tasks, including those that were still active when it was removed
-    /// (with the state the master last knew: the agents kill them).
+    /// (recorded `TASK_KILLED` with `REASON_FRAMEWORK_REMOVED`: the agents kill them).
     pub tasks: CompletedTasks,
     /// Wall-clock time (seconds since the Unix epoch) of its removal.
     pub unregistered_at: f64,

@@ -8,7 +8,9 @@
 use super::completed::{CompletedFramework, CompletedTasks};
 use super::{Command, Conn, FrameworkState, MasterCore};
 use crate::registry::RegistryOp;
-use drover_proto::{FrameworkId, FrameworkInfo, MasterToAgent, SchedulerEvent};
+use drover_proto::{
+    FrameworkId, FrameworkInfo, MasterToAgent, SchedulerEvent, TaskState, TaskStatusReason,
+};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -220,13 +222,25 @@ impl MasterCore {
         } = fw;
         let mut active: Vec<_> = tasks.into_iter().collect();
         active.sort_by(|a, b| a.0.cmp(&b.0));
-        for (task_id, task) in active {
+        for (task_id, mut task) in active {
             self.release_task(
                 &task.info.agent_id,
                 framework_id,
                 &task_id,
                 &task.info.resources,
             );
+            if !task.status.state.is_terminal() {
+                // As Mesos records it: its agent kills it, nobody will hear of it again.
+                let mut status = self.master_status(
+                    task_id,
+                    TaskState::Killed,
+                    TaskStatusReason::FrameworkRemoved,
+                    format!("framework removed: {why}"),
+                    Some(task.info.agent_id.clone()),
+                );
+                status.executor_id = Some(task.executor_id.clone());
+                task.status = status;
+            }
             completed.push(task);
         }
         self.completed_frameworks.push(CompletedFramework {

@@ -178,8 +178,7 @@ fn removed_frameworks_are_kept_with_their_tasks_up_to_the_limit() {
     }
     let state = m.state_view();
     assert!(state.frameworks.is_empty());
-    // Only the last two, oldest first; the task that was running is kept with the
-    // state the master last knew.
+    // Only the last two, oldest first; the task that was running is recorded killed.
     let names: Vec<&str> = state
         .completed_frameworks
         .iter()
@@ -191,7 +190,12 @@ fn removed_frameworks_are_kept_with_their_tasks_up_to_the_limit() {
     assert!(!b.active);
     assert!(b.tasks.is_empty());
     assert_eq!(ids(&b.completed_tasks), ["done", "live"]);
-    assert_eq!(b.completed_tasks[1].state, "TASK_RUNNING");
+    assert_eq!(b.completed_tasks[0].state, "TASK_FINISHED");
+    assert_eq!(b.completed_tasks[1].state, "TASK_KILLED");
+    assert!(b.completed_tasks[1]
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("framework removed")));
     assert_eq!(b.unregistered_time, Some(2001.0));
     // Removed ids stay refused even when their record is dropped.
     assert!(m.removed_frameworks.contains(&fws[0]));
