@@ -114,8 +114,9 @@ impl MasterCore {
                 a.tasks.remove(&(fid.clone(), tid.clone()));
             }
             if let Some(fw) = self.frameworks.get_mut(&fid) {
-                fw.tasks.remove(&tid);
-                fw.completed.insert(tid);
+                if let Some(entry) = fw.tasks.remove(&tid) {
+                    fw.completed.push(entry);
+                }
             }
         }
         for (fid, task_ids) in ask {
