@@ -337,3 +337,27 @@ fn a_failed_write_stops_the_writer_and_is_reported_once() {
         "{failures:?}"
     );
 }
+
+/// A log that counts its transactions.
+struct CountingLog(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl RegistryLog for CountingLog {
+    fn append(&mut self, _ops: &[RegistryOp]) -> Result<(), StoreError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sync_with_nothing_queued_writes_no_transaction() {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let w = RegistryWriter::spawn_reporting(CountingLog(count.clone()), |_| {}, |_| {}).unwrap();
+    assert!(w.sync());
+    for op in ops(1) {
+        w.persist(op);
+    }
+    for _ in 0..5 {
+        assert!(w.sync());
+    }
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
