@@ -1,11 +1,13 @@
 //! Agent restart with running tasks, with real processes: `drover master`, `drover
-//! agent --containerizers posix` (and `native` when root) and two `drover run -- sleep`.
+//! agent --containerizers posix` (and `native` when root) and three `drover run`s.
 //! The agent is `kill -9`ed and, while it is down, the executor of the second task is
-//! killed too; then the agent is started again on the same work dir. The first task's process must still be the
-//! same one, the master must still list it RUNNING on the same agent id, nothing may be
-//! launched twice, and the task must then finish normally (`drover run` exits 0). The
-//! second task must be reported TASK_FAILED (executor terminated) and its leftover
-//! process killed.
+//! killed and the third task ends by itself; then the agent is started again on the
+//! same work dir. The first task's process must still be the same one, the master must
+//! still list it RUNNING on the same agent id, nothing may be launched twice, and the
+//! task must then finish normally (`drover run` exits 0). The second task must be
+//! reported TASK_FAILED (executor terminated) and its leftover process killed. The third
+//! must be reported TASK_FINISHED: its executor kept the terminal update and resent it
+//! when it subscribed to the restarted agent.
 //!
 //! Every process the test starts is owned by a guard that SIGKILLs it (and, for the
 //! agent, the executors and tasks it started) when dropped, so a failing assertion
@@ -151,6 +153,23 @@ fn restart_scenario(v: &Variant) {
         "run-doomed.log",
     ));
     let (doomed_id, _) = task_in(home, &master, "TASK_RUNNING", &[&task_id]);
+    // A third task ends by itself while the agent is down: its executor must keep the
+    // terminal update and hand it to the restarted agent.
+    let go = home.join("ender-go");
+    let ender_cmd = format!("while [ ! -e {} ]; do sleep 0.05; done", go.display());
+    run.children.push(spawn(
+        home,
+        &[
+            "run", "--master", &master, "--name", "ender", "--", &ender_cmd,
+        ],
+        "run-ender.log",
+    ));
+    let (ender_id, _) = task_in(home, &master, "TASK_RUNNING", &[&task_id, &doomed_id]);
+    let is_ender = |argv: &[String]| argv.get(2).is_some_and(|a| *a == ender_cmd);
+    let ender_pid = poll("the ending task's process", || {
+        find(is_ender).first().copied()
+    });
+    guard.pids.push(ender_pid);
     let is_doomed =
         |argv: &[String]| argv.len() == 2 && argv[0].ends_with("sleep") && argv[1] == sleep_doomed;
     let doomed_pid = poll("the doomed task's process", || {
@@ -170,13 +189,15 @@ fn restart_scenario(v: &Variant) {
         .collect();
     guard.pids.push(task_pid);
     guard.pids.extend(&executors);
-    assert_eq!(executors.len(), 2, "one executor per task: {executors:?}");
+    assert_eq!(executors.len(), 3, "one executor per task: {executors:?}");
+    let (ender_executor, executors): (Vec<i32>, Vec<i32>) =
+        executors.iter().partition(|p| mentions_str(**p, &ender_id));
     let (doomed_executor, executor): (Vec<i32>, Vec<i32>) = executors
         .iter()
         .partition(|p| mentions_str(**p, &doomed_id));
     assert_eq!(
-        (doomed_executor.len(), executor.len()),
-        (1, 1),
+        (ender_executor.len(), doomed_executor.len(), executor.len()),
+        (1, 1, 1),
         "{executors:?}"
     );
 
@@ -197,6 +218,11 @@ fn restart_scenario(v: &Variant) {
     // While the agent is down, the doomed task's executor dies (its task process is
     // left behind in the container).
     kill(Pid::from_raw(doomed_executor[0]), Signal::SIGKILL).expect("kill the executor");
+    // And the third task ends (its executor cannot reach the agent with the update).
+    std::fs::write(&go, b"").expect("write the go file");
+    poll("the ending task to exit while the agent is down", || {
+        (!alive(ender_pid)).then_some(())
+    });
     guard.children.push(spawn(home, &agent_args, "agent-2.log"));
 
     // Re-attached: same agent id, same task, same process, RUNNING, never relaunched.
@@ -219,6 +245,22 @@ fn restart_scenario(v: &Variant) {
             .filter(|e| e["state"] == "RUNNING")
             .count()
     };
+    // The task that ended while the agent was down is reported TASK_FINISHED (not
+    // failed with an unknown exit status): its executor resent the update on its
+    // Subscribe, then exited once it was acknowledged.
+    let status = poll("the ended task's `drover run` to end", || {
+        run.children[2].try_wait().ok().flatten()
+    });
+    let log = std::fs::read_to_string(home.join("run-ender.log")).unwrap_or_default();
+    assert!(status.success(), "drover run (ender): {status:?}\n{log}");
+    assert!(
+        log.contains(&format!("task {ender_id} TASK_FINISHED")),
+        "{log}"
+    );
+    assert!(!log.contains("TASK_FAILED"), "{log}");
+    poll("the ended task's executor to exit", || {
+        (!alive(ender_executor[0])).then_some(())
+    });
     poll("the live executor to subscribe again", || {
         (running_executors(&agent_state()?) == 1).then_some(())
     });

@@ -60,6 +60,7 @@ impl Drop for Logs<'_> {
             "agent-2.log",
             "run.log",
             "run-doomed.log",
+            "run-ender.log",
         ] {
             let text = std::fs::read_to_string(self.0.join(name)).unwrap_or_default();
             eprintln!("===== {name}\n{text}");

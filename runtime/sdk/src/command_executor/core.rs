@@ -17,6 +17,12 @@
 //! or a command that could not be spawned; an OOM kill with
 //! `REASON_CONTAINER_LIMITATION_MEMORY`) or `TASK_KILLED` (exited after a kill).
 //!
+//! The acknowledgement timeout of the terminal update only runs while the executor is
+//! subscribed: while the agent is away (a restart) the executor waits, and the driver
+//! resends the update on its next `Subscribe`; the driver's recovery timeout
+//! (`DROVER_RECOVERY_TIMEOUT`, the agent's `executor_recovery_timeout`, 15 min by
+//! default) bounds that wait, then the driver ends and so does the executor.
+//!
 //! Health checks: a task with a [`HealthCheck`] gets a
 //! [`HealthChecker`] when it starts to run. The core asks the shell for probes
 //! ([`Command::Probe`]) while the phase is `Running`, turns each change of health into
@@ -110,6 +116,12 @@ pub enum Input {
         /// Its state.
         state: TaskState,
     },
+    /// The link to the agent dropped (e.g. the agent restarts); the driver keeps
+    /// reconnecting until its recovery timeout and keeps the unacknowledged updates.
+    Disconnected,
+    /// The executor subscribed again after [`Input::Disconnected`]; the driver resent
+    /// the unacknowledged updates with its `Subscribe`.
+    Reregistered,
     /// The executor driver ended; no update can be sent any more.
     DriverEnded,
     /// Time passed; check deadlines (see [`CommandCore::next_deadline`]).
@@ -162,7 +174,9 @@ enum Phase {
     },
     Terminal {
         task_id: TaskId,
-        exit_at: Instant,
+        /// When to give up on the acknowledgement; `None` while the agent is away (the
+        /// driver keeps the update and resends it when it subscribes again).
+        exit_at: Option<Instant>,
     },
     Done,
 }
@@ -178,6 +192,9 @@ pub struct CommandCore {
     health: Option<HealthChecker>,
     /// Why the health checker had the task killed.
     health_kill: Option<String>,
+    /// Whether the driver is subscribed to the agent (the acknowledgement timeout only
+    /// runs while it is: an agent that restarts gets the update when it is back).
+    connected: bool,
 }
 
 impl CommandCore {
@@ -191,6 +208,7 @@ impl CommandCore {
             shutdown_grace: None,
             health: None,
             health_kill: None,
+            connected: true,
         }
     }
 
@@ -203,7 +221,7 @@ impl CommandCore {
     pub fn next_deadline(&self) -> Option<Instant> {
         match &self.phase {
             Phase::Killing { escalate_at, .. } => *escalate_at,
-            Phase::Terminal { exit_at, .. } => Some(*exit_at),
+            Phase::Terminal { exit_at, .. } => *exit_at,
             Phase::Running { .. } => self.health.as_ref().and_then(HealthChecker::next_deadline),
             _ => None,
         }
@@ -215,6 +233,14 @@ impl CommandCore {
         match input {
             Input::Subscribed { framework_info } => {
                 self.killing_state = framework_info.has(FrameworkCapability::TaskKillingState);
+                self.on_reconnect(now);
+            }
+            Input::Reregistered => self.on_reconnect(now),
+            Input::Disconnected => {
+                self.connected = false;
+                if let Phase::Terminal { exit_at, .. } = &mut self.phase {
+                    *exit_at = None;
+                }
             }
             Input::Launch(task) => self.on_launch(now, task, &mut out),
             Input::Spawned => self.on_spawned(now, &mut out),
@@ -470,7 +496,10 @@ impl CommandCore {
                 *escalate = None;
                 out.push(Command::Signal(KillSignal::Kill));
             }
-            Phase::Terminal { exit_at, task_id } if now >= *exit_at => {
+            Phase::Terminal {
+                exit_at: Some(at),
+                task_id,
+            } if now >= *at => {
                 tracing::warn!(%task_id, "terminal update not acknowledged in time: exiting anyway");
                 self.exit(0, out);
             }
@@ -478,13 +507,20 @@ impl CommandCore {
         }
     }
 
+    /// Subscribed (again): a pending terminal update was just resent, so its
+    /// acknowledgement timeout starts over.
+    fn on_reconnect(&mut self, now: Instant) {
+        self.connected = true;
+        if let Phase::Terminal { exit_at, .. } = &mut self.phase {
+            *exit_at = Some(now + self.ack_timeout);
+        }
+    }
+
     fn terminal(&mut self, now: Instant, status: TaskStatus, out: &mut Vec<Command>) {
         let task_id = status.task_id.clone();
         out.push(Command::Update(status));
-        self.phase = Phase::Terminal {
-            task_id,
-            exit_at: now + self.ack_timeout,
-        };
+        let exit_at = self.connected.then(|| now + self.ack_timeout);
+        self.phase = Phase::Terminal { task_id, exit_at };
     }
 
     fn exit(&mut self, code: i32, out: &mut Vec<Command>) {

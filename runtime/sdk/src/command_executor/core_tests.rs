@@ -333,3 +333,50 @@ fn when_the_driver_ends_a_running_task_is_killed_hard() {
     );
     assert!(core.handle(t0, Input::Tick).is_empty());
 }
+
+#[test]
+fn a_task_ending_while_the_agent_is_away_waits_for_it_to_come_back() {
+    let t0 = Instant::now();
+    let mut core = running(t0);
+    // The agent goes away (restart), then the task ends.
+    assert!(core.handle(t0, Input::Disconnected).is_empty());
+    let t1 = t0 + Duration::from_secs(1);
+    let out = core.handle(t1, Input::Exited(ExitKind::Code(0)));
+    assert_eq!(states(&out), vec![TaskState::Finished]);
+    // No acknowledgement clock while the agent is away: the driver's recovery timeout
+    // bounds the wait (it ends the driver, and DriverEnded the executor).
+    assert_eq!(core.next_deadline(), None);
+    assert!(core.handle(t1 + ACK_TIMEOUT * 100, Input::Tick).is_empty());
+    assert!(!core.is_done());
+    // The agent is back: the driver resent the update; the clock starts over.
+    let t2 = t1 + ACK_TIMEOUT * 100;
+    assert!(core.handle(t2, Input::Reregistered).is_empty());
+    assert_eq!(core.next_deadline(), Some(t2 + ACK_TIMEOUT));
+    assert_eq!(
+        acked(&mut core, t2, TaskState::Finished),
+        vec![Command::Exit(0)]
+    );
+}
+
+#[test]
+fn a_disconnect_after_the_terminal_update_stops_the_acknowledgement_clock() {
+    let t0 = Instant::now();
+    let mut core = running(t0);
+    core.handle(t0, Input::Exited(ExitKind::Code(1)));
+    assert_eq!(core.next_deadline(), Some(t0 + ACK_TIMEOUT));
+    core.handle(t0, Input::Disconnected);
+    assert_eq!(core.next_deadline(), None);
+    assert!(core.handle(t0 + ACK_TIMEOUT, Input::Tick).is_empty());
+    let t1 = t0 + ACK_TIMEOUT * 3;
+    core.handle(t1, Input::Reregistered);
+    // Still no acknowledgement (say the update was lost): it exits after the timeout.
+    assert_eq!(
+        core.handle(t1 + ACK_TIMEOUT, Input::Tick),
+        vec![Command::Exit(0)]
+    );
+    // The driver ending while away ends the executor (cleanly: the update went out).
+    let mut core = running(t0);
+    core.handle(t0, Input::Disconnected);
+    core.handle(t0, Input::Exited(ExitKind::Code(0)));
+    assert_eq!(core.handle(t0, Input::DriverEnded), vec![Command::Exit(0)]);
+}

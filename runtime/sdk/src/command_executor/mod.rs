@@ -26,7 +26,9 @@
 //!   row kill the task (`TASK_KILLED`, `REASON_TASK_HEALTH_CHECK_STATUS_UPDATED`); see
 //!   [`health`] and `docs/health-checks.md`;
 //! - once the terminal update is acknowledged, or [`TERMINAL_ACK_TIMEOUT`] after it
-//!   was sent, the executor exits.
+//!   was sent while subscribed, the executor exits; while the agent is away (restarting)
+//!   it keeps the update and waits, up to the driver's recovery timeout, and the driver
+//!   resends it when it subscribes again.
 //!
 //! Decisions live in [`core`] (pure, tested without processes); [`run`] wires the
 //! executor driver, the shell and the process together.
@@ -49,8 +51,9 @@ use crate::error::SdkError;
 use crate::executor::{ExecutorConfig, ExecutorDriver};
 use shell::{CommandExecutor, Shell};
 
-/// How long the executor waits for the acknowledgement of the task's terminal update
-/// before it exits anyway. The agent has the update by then unless it is gone; an
+/// How long the executor, subscribed to its agent, waits for the acknowledgement of the
+/// task's terminal update before it exits anyway (the clock stops while the agent is
+/// away and starts over when the executor subscribes again). The agent has the update by then unless it is gone; an
 /// executor that outlives its task holds the container for nothing.
 pub const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -70,6 +70,14 @@ impl Executor for CommandExecutor {
         self.send(Input::Subscribed { framework_info });
     }
 
+    fn reregistered(&mut self, _driver: &ExecutorDriver, _agent_id: drover_proto::AgentId) {
+        self.send(Input::Reregistered);
+    }
+
+    fn disconnected(&mut self, _driver: &ExecutorDriver) {
+        self.send(Input::Disconnected);
+    }
+
     fn launch_task(&mut self, _driver: &ExecutorDriver, task: TaskInfo) {
         self.send(Input::Launch(task));
     }
