@@ -13,7 +13,7 @@ use drover_proto::{
     MesosInfo, Offer, Parameter, Resources, TaskId, TaskInfo, TaskState, TaskStatus, Volume,
     VolumeMode,
 };
-use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
+use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver, SchedulerRun};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -339,13 +339,22 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
             .enable_all()
             .build()
         {
-            rt.block_on(crate::wait_for_signal());
-            let _ = tx.send(Event::Interrupted);
+            // Every SIGINT/SIGTERM, not just the first: a second one must end it too.
+            rt.block_on(async {
+                loop {
+                    crate::wait_for_signal().await;
+                    if tx.send(Event::Interrupted).is_err() {
+                        break;
+                    }
+                }
+            });
         }
     });
     let mut streamer: Option<Streamer> = None;
     let mut code = 1;
     let mut killed_by_user = false;
+    // Set on an interrupt: give up on the task's end at that time.
+    let mut give_up_at: Option<std::time::Instant> = None;
     let started = std::time::Instant::now();
     let mut ever_subscribed = false;
     let mut launched = false;
@@ -353,6 +362,17 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
         let ev = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(ev) => ev,
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                if give_up_at.is_some() && !driver.is_subscribed() {
+                    eprintln!("lost the master at {master} while killing task {task_id}: exiting");
+                    return Ok(abandon(&driver, run, 130));
+                }
+                if give_up_at.is_some_and(|at| std::time::Instant::now() >= at) {
+                    eprintln!(
+                        "task {task_id} did not report its end within {KILL_WAIT:?} of the \
+                         kill (is the master at {master} still up?): exiting"
+                    );
+                    return Ok(abandon(&driver, run, 130));
+                }
                 ever_subscribed |= driver.is_subscribed();
                 if ever_subscribed
                     && !launched
@@ -421,27 +441,92 @@ pub(crate) fn run(a: RunArgs) -> Result<i32> {
                 eprintln!("framework error: {m}");
                 break;
             }
-            Event::Interrupted => {
-                if killed_by_user {
-                    break;
+            Event::Interrupted => match on_interrupt(killed_by_user, driver.is_subscribed()) {
+                OnInterrupt::KillTask => {
+                    eprintln!("interrupted: killing task {task_id}");
+                    killed_by_user = true;
+                    give_up_at = Some(std::time::Instant::now() + KILL_WAIT);
+                    let _ = driver.kill(task_id.clone(), None);
                 }
-                eprintln!("interrupted: killing task {task_id}");
-                killed_by_user = true;
-                let _ = driver.kill(task_id.clone(), None);
-            }
+                OnInterrupt::Exit(why) => {
+                    eprintln!("interrupted: {why} (task {task_id}, master {master})");
+                    return Ok(abandon(&driver, run, 130));
+                }
+            },
         }
     }
     if let Some(s) = streamer {
         s.finish();
     }
     let _ = driver.teardown();
-    let _ = run.join();
+    join_bounded(run);
     Ok(code)
+}
+
+/// How long `drover run` waits, after an interrupt killed its task, for the task's
+/// terminal update: the default kill grace period (3 s) plus the round trip through the
+/// master and agent, with room to spare.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// Longest wait for the scheduler driver to end once asked to (its teardown may not get
+/// through to a master that is gone).
+const DRIVER_END_WAIT: Duration = Duration::from_secs(3);
+
+/// What a SIGINT/SIGTERM does to `drover run`.
+#[derive(Debug, PartialEq, Eq)]
+enum OnInterrupt {
+    /// Ask the master to kill the task and wait (at most [`KILL_WAIT`]) for its end.
+    KillTask,
+    /// End now, non-zero, saying why.
+    Exit(&'static str),
+}
+
+/// Decides what an interrupt does: the first one kills the task through the master if
+/// the framework is subscribed; without a master, or on a second interrupt, `drover run`
+/// ends at once (the task, if any, is left to the cluster).
+fn on_interrupt(already_killing: bool, subscribed: bool) -> OnInterrupt {
+    if already_killing {
+        OnInterrupt::Exit("interrupted again: not waiting for the task to end")
+    } else if !subscribed {
+        OnInterrupt::Exit("the master is unreachable, cannot kill the task: exiting")
+    } else {
+        OnInterrupt::KillTask
+    }
+}
+
+/// Tears the framework down (if the master can still hear it) without waiting for the
+/// task, and returns `code`.
+fn abandon(driver: &SchedulerDriver, run: SchedulerRun, code: i32) -> i32 {
+    let _ = driver.teardown();
+    join_bounded(run);
+    code
+}
+
+/// Waits at most [`DRIVER_END_WAIT`] for the driver to end; after that it is left to the
+/// process's exit.
+fn join_bounded(run: SchedulerRun) {
+    let deadline = std::time::Instant::now() + DRIVER_END_WAIT;
+    while !run.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if run.is_finished() {
+        let _ = run.join();
+    } else {
+        tracing::warn!("the scheduler driver did not stop in time; exiting anyway");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupt_kills_the_task_only_through_a_reachable_master() {
+        assert_eq!(on_interrupt(false, true), OnInterrupt::KillTask);
+        assert!(matches!(on_interrupt(false, false), OnInterrupt::Exit(_)));
+        assert!(matches!(on_interrupt(true, true), OnInterrupt::Exit(_)));
+        assert!(matches!(on_interrupt(true, false), OnInterrupt::Exit(_)));
+    }
 
     #[test]
     fn volumes_parse_with_modes_and_bad_ones_are_refused() {
