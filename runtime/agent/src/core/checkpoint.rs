@@ -18,9 +18,16 @@
 //! an unknown task).
 //!
 //! The core raises a *dirty* flag whenever something in this picture changes; the shell
-//! takes it with [`AgentCore::take_checkpoint_due`] after each input and writes the
-//! checkpoint *before* carrying out the input's commands, so that an update is on disk
-//! before it is forwarded and an acknowledgement before the next update goes out.
+//! takes it with [`AgentCore::take_checkpoint_due`] after each input and hands the
+//! checkpoint to its writer. Changes come in two kinds ([`CheckpointDue`]):
+//!
+//! - **durable** (a task, an executor, a container, a received status update...): the
+//!   input's commands that depend on it wait until it is on disk, so that an update is
+//!   durable before it is forwarded to the master or acknowledged to its executor;
+//! - **lazy** (only acknowledgements recorded): nothing waits for it, and it is written
+//!   with the next durable change (or shortly after, when none comes). Losing it in a
+//!   crash only makes the recovered agent send the acknowledged update again, which the
+//!   at-least-once protocol already allows (the framework acknowledges a duplicate).
 
 use super::AgentCore;
 use drover_proto::{
@@ -30,6 +37,16 @@ use drover_proto::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
+
+/// How a checkpoint change must be written (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckpointDue {
+    /// Only acknowledgements changed: write it with the next durable change; nothing
+    /// waits for it.
+    Lazy,
+    /// The commands of the input must wait until it is on disk.
+    Durable,
+}
 
 /// Everything the agent needs to recover its tasks after a restart.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -169,15 +186,29 @@ impl AgentCore {
         }
     }
 
-    /// Whether the checkpoint changed since the last call (and clears the flag). The
-    /// shell writes [`checkpoint`](Self::checkpoint) when it returns true, before
-    /// carrying out the commands of the input just handled.
-    pub fn take_checkpoint_due(&mut self) -> bool {
-        std::mem::take(&mut self.checkpoint_due)
+    /// Whether the checkpoint changed since the last call, and how it must be written
+    /// (and clears the flags). The shell writes [`checkpoint`](Self::checkpoint) when
+    /// it returns some; after a [`CheckpointDue::Durable`] change it carries out the
+    /// commands that depend on it once it is on disk.
+    pub fn take_checkpoint_due(&mut self) -> Option<CheckpointDue> {
+        let durable = std::mem::take(&mut self.checkpoint_due);
+        let lazy = std::mem::take(&mut self.checkpoint_lazy);
+        if durable {
+            Some(CheckpointDue::Durable)
+        } else if lazy {
+            Some(CheckpointDue::Lazy)
+        } else {
+            None
+        }
     }
 
-    /// Marks the checkpoint as changed.
+    /// Marks the checkpoint as changed, durably.
     pub(super) fn checkpoint_changed(&mut self) {
         self.checkpoint_due = true;
+    }
+
+    /// Marks the checkpoint as changed by acknowledgements only (lazy).
+    pub(super) fn checkpoint_changed_lazily(&mut self) {
+        self.checkpoint_lazy = true;
     }
 }

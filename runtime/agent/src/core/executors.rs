@@ -202,7 +202,9 @@ impl AgentCore {
         let acked = match acked {
             Ok(a) => {
                 if !self.is_mock_task(&fid, &tid) {
-                    self.checkpoint_changed();
+                    // Only acknowledgements change (the next update was durable when
+                    // it arrived; a closed stream drops its task): lazy.
+                    self.checkpoint_changed_lazily();
                 }
                 a
             }

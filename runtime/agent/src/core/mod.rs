@@ -39,7 +39,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use checkpoint::AgentCheckpoint;
+pub use checkpoint::{AgentCheckpoint, CheckpointDue};
 pub use io::{Command, ContainerExit, ExecutorConn, ExitCause, Input, LaunchSpec};
 pub use recovery::Recovery;
 pub use run_task::sandbox_path;
@@ -169,8 +169,10 @@ pub struct AgentCore {
     out: Vec<Command>,
     /// Reused buffer for the status update manager's messages.
     scratch: Vec<drover_proto::AgentToMaster>,
-    /// Something in [`checkpoint`](Self::checkpoint) changed.
+    /// Something in [`checkpoint`](Self::checkpoint) changed that must be durable.
     checkpoint_due: bool,
+    /// Acknowledgements in [`checkpoint`](Self::checkpoint) changed (lazy).
+    checkpoint_lazy: bool,
     /// Set while recovered executors are expected to subscribe again.
     recovery: Option<recovery::RecoveryWait>,
     /// Messages for the master held during recovery, sent once registered.
@@ -200,6 +202,7 @@ impl AgentCore {
             out: Vec::new(),
             scratch: Vec::new(),
             checkpoint_due: false,
+            checkpoint_lazy: false,
             recovery: None,
             held_for_master: Vec::new(),
             availability,

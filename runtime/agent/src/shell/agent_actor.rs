@@ -54,6 +54,9 @@ pub(crate) struct AgentActor {
     pub(super) writer: Option<CheckpointWriter>,
     /// Sequence number of the last checkpoint handed to the writer.
     pub(super) submitted: u64,
+    /// Sequence number of the last checkpoint that must be durable before the commands
+    /// that follow it run (lazy checkpoints do not raise it).
+    pub(super) needed: u64,
     /// Sequence number of the last checkpoint the writer reported durable.
     pub(super) durable: u64,
     /// Commands waiting for a checkpoint to be durable: (its sequence number, commands).
@@ -103,6 +106,7 @@ impl AgentActor {
             destroying: 0,
             writer: None,
             submitted: 0,
+            needed: 0,
             durable: 0,
             held: VecDeque::new(),
             broken: false,
@@ -112,20 +116,23 @@ impl AgentActor {
         }
     }
 
-    /// Runs one input through the core and carries out the commands; if the checkpoint
-    /// changed, they (and those of later inputs) wait until it is durable.
+    /// Runs one input through the core and carries out the commands. If the checkpoint
+    /// changed durably, they (and those of later inputs, to keep their order) wait until
+    /// it is on disk, except container launches (see [`launch_early`]); a lazy change
+    /// (acknowledgements only) holds nothing by itself.
     pub(super) fn feed(&mut self, input: Input, ctx: &mut Context<Self>) {
         if self.broken {
             return;
         }
         let mut cmds = std::mem::take(&mut self.commands);
         self.core.handle_into(Instant::now(), input, &mut cmds);
-        if self.core.take_checkpoint_due() {
-            self.save_checkpoint();
+        if let Some(due) = self.core.take_checkpoint_due() {
+            self.save_checkpoint(due);
         }
-        if self.durable < self.submitted {
+        if self.durable < self.needed {
+            self.launch_early(&mut cmds, ctx);
             self.held
-                .push_back((self.submitted, std::mem::take(&mut cmds)));
+                .push_back((self.needed, std::mem::take(&mut cmds)));
         } else {
             for cmd in cmds.drain(..) {
                 self.execute(cmd, ctx);
@@ -133,6 +140,32 @@ impl AgentActor {
             self.commands = cmds;
         }
         self.rearm_timer(ctx);
+    }
+
+    /// Launches the containers of `cmds` now, without waiting for the checkpoint that
+    /// records their tasks to be durable: the launch (and the executor's start-up)
+    /// overlaps the fsync. This is safe because nothing the outside world sees depends
+    /// on the launch alone: the tasks reach the executor, and their status updates the
+    /// master, only after a later durable checkpoint, which contains the task. If the
+    /// agent dies before the task's checkpoint is durable, the recovered agent does not
+    /// know the container and destroys it as an orphan (the same as a crash between a
+    /// launch and the checkpoint of its handle, a window that always existed), and the
+    /// master's reconciliation (`ReconcileTasks`) turns the task, unknown to the agent,
+    /// into `TASK_DROPPED`/`TASK_LOST`.
+    fn launch_early(&mut self, cmds: &mut Vec<Command>, ctx: &mut Context<Self>) {
+        if !cmds
+            .iter()
+            .any(|c| matches!(c, Command::LaunchContainer(_)))
+        {
+            return;
+        }
+        let (launches, rest): (Vec<_>, Vec<_>) = std::mem::take(cmds)
+            .into_iter()
+            .partition(|c| matches!(c, Command::LaunchContainer(_)));
+        *cmds = rest;
+        for cmd in launches {
+            self.execute(cmd, ctx);
+        }
     }
 
     /// The writer reports checkpoint `seq` durable: carry out what waited for it.

@@ -1,12 +1,20 @@
 //! The checkpoint writer: a thread that owns the [`Checkpointer`], so that no file is
 //! written on the actor's thread. The actor hands it numbered checkpoints; it writes
 //! the newest one queued (older ones are contained in it), then reports the number as
-//! durable. The actor holds every command that followed a checkpoint until then, so a
-//! status update is forwarded only once it is on disk, and in order.
+//! durable. The actor holds the commands that followed a durable checkpoint until then,
+//! so a status update is forwarded only once it is on disk, and in order.
+//!
+//! A *lazy* checkpoint (acknowledgements only, `sync: false`) is not written by itself:
+//! nothing waits for it, so it is kept until the next durable one, which contains it
+//! (one fsync for both), or written after [`LAZY_FLUSH`] without one. So the journal
+//! only ever holds lines that were fsynced (but for a torn last write), and an
+//! acknowledgement costs no fsync on the path of the next update.
 //!
 //! ```text
-//!  actor ──Job{seq 7}──▶ channel ─▶ writer: take the newest queued (seq 9)
-//!                                      └─ Checkpointer::apply ─▶ report(Ok(9))
+//!  actor ──Job{seq 7, sync}──▶ channel ─▶ writer: take the newest queued (seq 9),
+//!                                         sync if any of them is
+//!          sync ─▶ Checkpointer::apply (fsync) ─▶ report(Ok(9))
+//!          lazy ─▶ keep it; the next sync job, or LAZY_FLUSH of quiet, writes it
 //!  actor ◀── CheckpointDurable(Ok(9)): run the commands held behind seqs ≤ 9
 //!  a failed write ─▶ report(Err) and the writer stops: the agent must exit
 //! ```
@@ -14,13 +22,20 @@
 use super::checkpointer::{CheckpointError, Checkpointer};
 use crate::core::AgentCheckpoint;
 use drover_containerizers::ContainerHandle;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long a lazy checkpoint waits for a durable one to carry it before it is written
+/// on its own.
+pub(crate) const LAZY_FLUSH: Duration = Duration::from_millis(250);
 
 /// One checkpoint to write.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) seq: u64,
+    /// Commands wait for it: write and fsync it now (false: acknowledgements only).
+    pub(crate) sync: bool,
     pub(crate) agent: AgentCheckpoint,
     pub(crate) containers: Vec<ContainerHandle>,
 }
@@ -71,10 +86,43 @@ fn run(
     rx: &mpsc::Receiver<Job>,
     report: impl Fn(Result<u64, CheckpointError>),
 ) {
-    while let Ok(mut job) = rx.recv() {
-        while let Ok(newer) = rx.try_recv() {
-            job = newer;
-        }
+    // The newest lazy checkpoint not written yet.
+    let mut lazy: Option<Job> = None;
+    loop {
+        let next = if lazy.is_some() {
+            rx.recv_timeout(LAZY_FLUSH)
+        } else {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        let job = match next {
+            Ok(mut job) => {
+                while let Ok(newer) = rx.try_recv() {
+                    let sync = job.sync || newer.sync;
+                    job = newer;
+                    job.sync = sync;
+                }
+                if !job.sync {
+                    lazy = Some(job);
+                    continue;
+                }
+                job
+            }
+            // Quiet for a while, or the agent is stopping: write the lazy one.
+            Err(RecvTimeoutError::Timeout) => match lazy.take() {
+                Some(job) => job,
+                None => continue,
+            },
+            Err(RecvTimeoutError::Disconnected) => match lazy.take() {
+                Some(job) => {
+                    if let Err(e) = checkpointer.apply(&job.agent, &job.containers) {
+                        report(Err(e));
+                    }
+                    return;
+                }
+                None => return,
+            },
+        };
+        lazy = None;
         match checkpointer.apply(&job.agent, &job.containers) {
             Ok(_) => report(Ok(job.seq)),
             Err(e) => {
@@ -114,6 +162,7 @@ mod tests {
         .unwrap();
         let job = |seq, id: &str| Job {
             seq,
+            sync: true,
             agent: AgentCheckpoint {
                 agent_id: Some(id.into()),
                 ..AgentCheckpoint::default()
@@ -139,5 +188,50 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("the writer kept accepting jobs after a failure");
+    }
+
+    #[test]
+    fn a_lazy_checkpoint_waits_for_the_next_durable_one_or_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Checkpointer::new(dir.path());
+        c.save(&AgentCheckpoint::default(), &[]).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let w = CheckpointWriter::spawn(c, move |r| {
+            sink.lock().unwrap().push(r.map_err(|e| e.to_string()));
+        })
+        .unwrap();
+        let job = |seq, sync, id: &str| Job {
+            seq,
+            sync,
+            agent: AgentCheckpoint {
+                agent_id: Some(id.into()),
+                ..AgentCheckpoint::default()
+            },
+            containers: vec![],
+        };
+        let on_disk = || {
+            Checkpointer::new(dir.path())
+                .load()
+                .unwrap()
+                .unwrap()
+                .agent
+                .agent_id
+        };
+        // Lazy, then durable: one write of the newest, reported as durable.
+        assert!(w.submit(job(1, false, "lazy")));
+        assert!(w.submit(job(2, true, "durable")));
+        wait_for(&log, 1);
+        assert_eq!(log.lock().unwrap()[0], Ok(2));
+        assert_eq!(on_disk(), Some("durable".into()));
+        // Lazy alone: written by the flush after LAZY_FLUSH of quiet.
+        assert!(w.submit(job(4, false, "later")));
+        wait_for(&log, 2);
+        assert_eq!(log.lock().unwrap()[1], Ok(4));
+        assert_eq!(on_disk(), Some("later".into()));
+        // Lazy, then the agent stops: written before the thread ends.
+        assert!(w.submit(job(5, false, "last")));
+        drop(w);
+        assert_eq!(on_disk(), Some("last".into()));
     }
 }

@@ -4,7 +4,9 @@
 //! re-attached) until they exit.
 //!
 //! ```text
-//!  feed(input) ─▶ core.handle ─▶ checkpoint due? ─▶ writer.submit(seq) ─▶ hold commands
+//!  feed(input) ─▶ core.handle ─▶ checkpoint due? ─▶ writer.submit(seq, sync)
+//!                 durable ─▶ launch containers now, hold the other commands
+//!                 lazy (acks only) ─▶ hold nothing (unless older commands are held)
 //!  CheckpointDurable(Ok(seq)) ─▶ run the held commands   (Err ─▶ the agent exits)
 //!  started ─▶ Recover(checkpoint, running, gone) ─▶ wait() on each re-attached container
 //!  launch ─▶ Launched{handle} ─▶ handles[cid] ─▶ ContainerLaunched ─▶ wait() ─▶ ContainerExited
@@ -14,7 +16,7 @@ use super::agent_actor::AgentActor;
 use super::checkpoint_writer::{CheckpointWriter, Job};
 use super::containers::exit_of;
 use super::messages::{AgentExit, CheckpointDurable, Feed, Launched};
-use crate::core::{ContainerExit, ExitCause, Input};
+use crate::core::{CheckpointDue, ContainerExit, ExitCause, Input};
 use actix::prelude::*;
 use drover_containerizers::{ContainerId as CId, Containerizer};
 use drover_proto::ContainerId;
@@ -53,8 +55,9 @@ impl AgentActor {
         self.end(AgentExit::CheckpointFailed(error), ctx);
     }
 
-    /// Hands the checkpoint, with the handles of the containers it names, to the writer.
-    pub(super) fn save_checkpoint(&mut self) {
+    /// Hands the checkpoint, with the handles of the containers it names, to the writer;
+    /// a durable one is what the commands that follow wait for.
+    pub(super) fn save_checkpoint(&mut self, due: CheckpointDue) {
         let cp = self.core.checkpoint();
         let live: std::collections::HashSet<&str> = cp
             .frameworks
@@ -67,8 +70,13 @@ impl AgentActor {
         let mut handles: Vec<_> = self.handles.values().cloned().collect();
         handles.sort_by(|a, b| a.id.cmp(&b.id));
         self.submitted += 1;
+        let sync = due == CheckpointDue::Durable;
+        if sync {
+            self.needed = self.submitted;
+        }
         let job = Job {
             seq: self.submitted,
+            sync,
             agent: cp,
             containers: handles,
         };

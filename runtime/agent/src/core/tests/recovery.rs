@@ -2,6 +2,7 @@
 //! back, and what the agent decides for executors that are back, gone or late.
 
 use super::*;
+use crate::core::CheckpointDue;
 use drover_proto::{TaskReport, TaskStatusReason};
 
 /// A registered agent with `t1` RUNNING (unacknowledged) in a subscribed executor, and
@@ -62,27 +63,33 @@ fn reregistered(b: &mut Bench) -> Vec<Command> {
 fn the_checkpoint_is_due_on_durable_changes_and_holds_tasks_and_streams() {
     let mut b = Bench::new(&[ContainerizerKind::Posix]);
     b.input(Input::Start);
-    assert!(!b.core.take_checkpoint_due());
+    assert_eq!(b.core.take_checkpoint_due(), None);
     b.master(MasterToAgent::Registered {
         agent_id: "agent-1".into(),
         master_info: master_info(),
         ping_interval: PING,
     });
-    assert!(b.core.take_checkpoint_due(), "the agent id is checkpointed");
+    assert_eq!(
+        b.core.take_checkpoint_due(),
+        Some(CheckpointDue::Durable),
+        "the agent id is checkpointed"
+    );
     b.master(MasterToAgent::Ping);
-    assert!(
-        !b.core.take_checkpoint_due(),
+    assert_eq!(
+        b.core.take_checkpoint_due(),
+        None,
         "a ping changes nothing durable"
     );
     let spec = launches(&b.run(command_task("t1"))).remove(0);
-    assert!(b.core.take_checkpoint_due());
+    assert_eq!(b.core.take_checkpoint_due(), Some(CheckpointDue::Durable));
     b.input(Input::ContainerLaunched {
         container_id: spec.container_id.clone(),
     });
     b.subscribe(1, &spec);
     let up = updates(&b.executor(1, exec_update("t1", TaskState::Running))).remove(0);
-    assert!(
+    assert_eq!(
         b.core.take_checkpoint_due(),
+        Some(CheckpointDue::Durable),
         "an update is persisted before it is sent"
     );
     let cp = b.core.checkpoint();
@@ -96,9 +103,10 @@ fn the_checkpoint_is_due_on_durable_changes_and_holds_tasks_and_streams() {
     assert_eq!(ex.tasks[0].state, TaskState::Running);
     assert_eq!(cp.streams[0].pending, vec![up.clone()]);
     b.ack(&up);
-    assert!(
+    assert_eq!(
         b.core.take_checkpoint_due(),
-        "acknowledgements are persisted"
+        Some(CheckpointDue::Lazy),
+        "acknowledgements are persisted, lazily: losing one only causes a resend"
     );
     let cp = b.core.checkpoint();
     assert!(cp.streams[0].pending.is_empty());
@@ -124,7 +132,7 @@ fn mock_tasks_never_make_the_checkpoint_due() {
     for up in updates(&cmds) {
         b.ack(&up);
     }
-    assert!(!b.core.take_checkpoint_due());
+    assert_eq!(b.core.take_checkpoint_due(), None);
     assert!(b.core.checkpoint().frameworks.is_empty());
 }
 
