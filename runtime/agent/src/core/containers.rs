@@ -30,7 +30,11 @@ impl AgentCore {
             self.mock_launched(now, &owner.framework_id, &owner.executor_id, &tid);
             return;
         }
-        self.checkpoint_changed();
+        // Only the container's handle changes: lazy. Nothing outside the agent depends
+        // on it until the executor subscribes, whose checkpoint is durable and carries
+        // the handle; a crash before that is the window between a launch and its
+        // checkpoint that recovery already handles (the container is not re-attached).
+        self.checkpoint_changed_lazily();
         let timeout = self.settings.timing.executor_registration_timeout;
         let Some(ex) = self
             .frameworks
