@@ -18,6 +18,11 @@ pub const STDERR_FILE: &str = "stderr";
 /// host's filesystem while its task gets an image: the directory where the task's root
 /// filesystem is mounted, ready to `pivot_root` into (native, `image_for=task`).
 pub const ENV_ROOTFS: &str = "DROVER_ROOTFS";
+/// Environment variable a containerizer sets (to `1`) for a main process that stays in
+/// the host's network namespace while its task gets a network namespace of its own
+/// with only `lo` (native, `network/none` with `network_for=task`): the process must
+/// start its task in a new network namespace and bring `lo` up there.
+pub const ENV_NETWORK_NONE: &str = "DROVER_NETWORK_NONE";
 /// Where the sandbox appears inside a container's own root filesystem.
 pub const SANDBOX_IN_ROOTFS: &str = "/mnt/sandbox";
 

@@ -42,8 +42,8 @@ mod types;
 
 pub use composing::ComposingContainerizer;
 pub use config::{
-    Command, ContainerConfig, ContainerKind, Limits, MockSpec, Volume, ENV_ROOTFS,
-    SANDBOX_IN_ROOTFS, STDERR_FILE, STDOUT_FILE,
+    Command, ContainerConfig, ContainerKind, Limits, MockSpec, Volume, ENV_NETWORK_NONE,
+    ENV_ROOTFS, SANDBOX_IN_ROOTFS, STDERR_FILE, STDOUT_FILE,
 };
 pub use error::ContainerizerError;
 pub use mock::MockContainerizer;

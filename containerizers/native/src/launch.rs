@@ -19,7 +19,8 @@ use std::sync::Arc;
 use drover_containerizers::posix::DEFAULT_PATH;
 use drover_containerizers::proc::ProcessIdentity;
 use drover_containerizers::{
-    ContainerConfig, ContainerHandle, ContainerId, ContainerizerError, LaunchResult, ENV_ROOTFS,
+    ContainerConfig, ContainerHandle, ContainerId, ContainerizerError, LaunchResult,
+    ENV_NETWORK_NONE, ENV_ROOTFS,
 };
 
 use crate::cgroups::kill;
@@ -232,6 +233,14 @@ impl Inner {
         if let Some(r) = rootfs.as_ref().filter(|r| !r.enter) {
             env.retain(|(k, _)| k != ENV_ROOTFS);
             env.push((ENV_ROOTFS.into(), r.merged.display().to_string()));
+        }
+        // `network_for=task`: the main process (the command executor) must reach its
+        // agent, so it stays in the host's network namespace and its task gets the
+        // private one.
+        env.retain(|(k, _)| k != ENV_NETWORK_NONE);
+        if options.network_for_task && prepared.new_net {
+            prepared.new_net = false;
+            env.push((ENV_NETWORK_NONE.into(), "1".into()));
         }
         if !env.iter().any(|(k, _)| k == "PATH") {
             env.push(("PATH".into(), DEFAULT_PATH.into()));

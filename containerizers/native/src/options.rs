@@ -10,6 +10,7 @@
 //! | `image_for` | `container`: the main process `pivot_root`s into the image; `task`: the main process (the command executor) stays on the host's filesystem in the container's namespaces and cgroups, and finds the image's prepared rootfs at `$DROVER_ROOTFS` to start its task in | `container` |
 //! | `hostname` | the container's hostname | the container id (first 63 characters) |
 //! | `network` | `none` (own network namespace, loopback only) or `host` | `none` with `network/none` isolation, else `host` |
+//! | `network_for` | `container`: the whole container gets the network namespace `network` asks for; `task`: the main process (the command executor) stays in the host's network namespace, so it can reach its agent, and starts its task in a new one with only `lo` when `network` is `none` (`$DROVER_NETWORK_NONE=1`) | `container` |
 //! | `rlimit.<name>` | `<soft>[:<hard>]` or `unlimited` (needs `posix/rlimits`) | inherited |
 
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ pub const OPT_IMAGE_FOR: &str = "image_for";
 pub const OPT_HOSTNAME: &str = "hostname";
 /// Option key: network mode.
 pub const OPT_NETWORK: &str = "network";
+/// Option key: who enters the private network namespace.
+pub const OPT_NETWORK_FOR: &str = "network_for";
 /// Option key prefix: resource limits (`rlimit.nofile`).
 pub const OPT_RLIMIT_PREFIX: &str = "rlimit.";
 /// The smallest memory limit a container may ask for (below it, the executor itself
@@ -86,6 +89,9 @@ pub struct ContainerOptions {
     /// `Some(true)`: own network namespace; `Some(false)`: host network; `None`: as
     /// the isolation says.
     pub network_none: Option<bool>,
+    /// Only the task enters the private network namespace (`network_for=task`): the
+    /// main process stays in the host's and gets `$DROVER_NETWORK_NONE=1` instead.
+    pub network_for_task: bool,
     /// Resource limits to set.
     pub rlimits: Vec<Rlimit>,
 }
@@ -211,6 +217,17 @@ impl ContainerOptions {
                         }
                     })
                 }
+                OPT_NETWORK_FOR => {
+                    out.network_for_task = match value.as_str() {
+                        "container" => false,
+                        "task" => true,
+                        other => {
+                            return Err(format!(
+                                "`{OPT_NETWORK_FOR}` must be `container` or `task`, got `{other}`"
+                            ))
+                        }
+                    }
+                }
                 k => {
                     if let Some(name) = k.strip_prefix(OPT_RLIMIT_PREFIX) {
                         out.rlimits.push(parse_rlimit(name, value)?);
@@ -246,6 +263,7 @@ mod tests {
             ("hostname", "web-1"),
             ("network", "none"),
             ("image_for", "task"),
+            ("network_for", "task"),
             ("rlimit.nofile", "1024:4096"),
             ("rlimit.core", "unlimited"),
             ("docker.privileged", "true"),
@@ -255,6 +273,7 @@ mod tests {
         assert_eq!(o.hostname.as_deref(), Some("web-1"));
         assert_eq!(o.network_none, Some(true));
         assert_eq!(o.image_for, ImageFor::Task);
+        assert!(o.network_for_task);
         // BTreeMap order: core before nofile.
         assert_eq!(
             o.rlimits[0],
@@ -282,6 +301,7 @@ mod tests {
             ("hostname", "", "1 to 64"),
             ("network", "bridge", "`none` or `host`"),
             ("image_for", "agent", "`container` or `task`"),
+            ("network_for", "both", "`container` or `task`"),
             ("rlimit.files", "1", "valid: as, core"),
             ("rlimit.nofile", "lots", "expected"),
             ("rlimit.nofile", "10:5", "soft limit above hard"),

@@ -156,12 +156,16 @@ pub fn container_config(
         // The command executor is linked against the host's libraries: it runs in the
         // container's namespaces and cgroups on the host's filesystem (so its binary
         // reaches the container as it is) and starts the task inside the image. A
-        // custom executor with an image runs inside it, as in Mesos.
+        // custom executor with an image runs inside it, as in Mesos. Likewise it stays
+        // in the host's network namespace (it must reach the agent) and starts the task
+        // in a private one under `network/none`; a custom executor gets the private one.
         if spec.command_executor {
-            config
-                .kind
-                .options
-                .insert("image_for".to_owned(), "task".to_owned());
+            for key in ["image_for", "network_for"] {
+                config
+                    .kind
+                    .options
+                    .insert(key.to_owned(), "task".to_owned());
+            }
         }
         if let Some(h) = spec.container.as_ref().and_then(|c| c.hostname.clone()) {
             config.kind.options.insert("hostname".to_owned(), h);

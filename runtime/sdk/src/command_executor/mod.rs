@@ -15,6 +15,9 @@
 //! - with `DROVER_ROOTFS` set (the native containerizer gave the task an image and left
 //!   the executor on the host's filesystem), the command enters that root filesystem
 //!   before its exec and runs in `/mnt/sandbox` ([`rootfs`]);
+//! - with `DROVER_NETWORK_NONE=1` (the native containerizer's `network/none`: the
+//!   executor stays in the host's network namespace to reach its agent), the command
+//!   gets a new network namespace with only `lo` up, and its health checks run in it;
 //! - a task whose `ContainerInfo` is DOCKER runs as a Docker container instead, through
 //!   the engine at `DROVER_DOCKER_SOCKET` (set by the docker containerizer; default
 //!   `/var/run/docker.sock`): same updates, an OOM kill ends `TASK_FAILED` with
@@ -87,6 +90,9 @@ pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
     let rootfs = std::env::var_os(drover_containerizers::ENV_ROOTFS)
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from);
+    // Set by the native containerizer (`network/none`, `network_for=task`).
+    let network_none =
+        std::env::var_os(drover_containerizers::ENV_NETWORK_NONE).is_some_and(|v| v == "1");
     let (tx, rx) = unbounded_channel();
     let (driver, driver_run) =
         ExecutorDriver::start(config, CommandExecutor { inputs: tx.clone() })?;
@@ -102,7 +108,8 @@ pub fn run_with(config: ExecutorConfig) -> Result<i32, SdkError> {
         });
         let mut shell = Shell::new(driver, sandbox, TERMINAL_ACK_TIMEOUT)
             .with_docker(docker_ctx)
-            .with_rootfs(rootfs);
+            .with_rootfs(rootfs)
+            .with_network_none(network_none);
         if docker_executor {
             shell = shell.warm_up_docker();
         }

@@ -10,7 +10,9 @@
 //!
 //! Where the probe runs ([`Target`]): next to the executor ([`Target::Local`]), which
 //! for the native containerizer is inside the container's namespaces since the executor
-//! runs there; or, for a Docker task, in the container ([`Target::Docker`]: HTTP and
+//! runs there; in the task's own network namespace ([`Target::NetNs`] of
+//! `/proc/<task pid>/ns/net`) when the native `network/none` gave it one that the
+//! executor is not in (all checks: COMMAND joins it before its exec); or, for a Docker task, in the container ([`Target::Docker`]: HTTP and
 //! TCP from a thread that `setns`-es into the container's `/proc/<pid>/ns/net` first,
 //! [`Target::NetNs`]; COMMAND through an Engine API exec, see [`super::probe_docker`]).
 
@@ -27,7 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::core::Input;
 use super::health::ProbeOutcome;
-use super::rootfs::Entry;
+use super::rootfs::{Entry, Net};
 
 /// Where HTTP and TCP probes connect from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,8 +64,11 @@ pub(crate) fn spawn(
                 (_, Target::Docker { socket, id }) => {
                     super::probe_docker::probe(&check, socket, id).await
                 }
+                (HealthCheckKind::Command(info), Target::NetNs(netns)) => {
+                    command(info, &sandbox, rootfs.as_deref(), Some(netns)).await
+                }
                 (HealthCheckKind::Command(info), _) => {
-                    command(info, &sandbox, rootfs.as_deref()).await
+                    command(info, &sandbox, rootfs.as_deref(), None).await
                 }
                 (HealthCheckKind::Http { .. } | HealthCheckKind::Tcp { .. }, _) => {
                     network(&check, &target).await
@@ -82,13 +87,14 @@ pub(crate) fn spawn(
     });
 }
 
-/// Runs the COMMAND check `info` in `sandbox` (or inside the task's image at `rootfs`):
-/// healthy on exit 0. The process is killed if the probe is abandoned (the caller's
+/// Runs the COMMAND check `info` in `sandbox` (or inside the task's image at `rootfs`,
+/// and in the network namespace at `netns`, the task's own): healthy on exit 0. The process is killed if the probe is abandoned (the caller's
 /// timeout drops this future).
 pub(crate) async fn command(
     info: &CommandInfo,
     sandbox: &Path,
     rootfs: Option<&Path>,
+    netns: Option<&Path>,
 ) -> ProbeOutcome {
     let Some(value) = info.value.as_deref() else {
         return ProbeOutcome::Unhealthy("the health check command has no value".into());
@@ -110,13 +116,25 @@ pub(crate) async fn command(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(root) = rootfs {
-        let entry = match Entry::new(root, info.user.as_deref()) {
+    let net = match netns {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(file) => Net::Join(file.into()),
+            Err(e) => return ProbeOutcome::Unhealthy(format!(
+                "cannot run command {value:?}: cannot open the task's network namespace {}: {e}",
+                path.display()
+            )),
+        },
+        None => Net::Inherit,
+    };
+    if rootfs.is_some() || matches!(net, Net::Join(_)) {
+        let entry = match Entry::new(rootfs, net, info.user.as_deref()) {
             Ok(entry) => entry,
             Err(e) => return ProbeOutcome::Unhealthy(format!("cannot run command {value:?}: {e}")),
         };
-        cmd.env_remove(ENV_ROOTFS)
-            .env(executor_env::SANDBOX, SANDBOX_IN_ROOTFS);
+        if rootfs.is_some() {
+            cmd.env_remove(ENV_ROOTFS)
+                .env(executor_env::SANDBOX, SANDBOX_IN_ROOTFS);
+        }
         // SAFETY: `enter` only makes system calls on data prepared before the fork.
         unsafe {
             cmd.pre_exec(move || entry.enter());

@@ -90,7 +90,7 @@ async fn tcp_connect_decides() {
 async fn command_exit_status_decides_and_stderr_explains() {
     let dir = tempfile::tempdir().expect("temp dir");
     assert_eq!(
-        command(&CommandInfo::shell("test -d ."), dir.path(), None).await,
+        command(&CommandInfo::shell("test -d ."), dir.path(), None, None).await,
         ProbeOutcome::Healthy
     );
     let ProbeOutcome::Unhealthy(why) = command(

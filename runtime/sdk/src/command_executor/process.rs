@@ -1,19 +1,19 @@
 //! The task's process: spawning a [`CommandInfo`] in the sandbox (or in the task's own
-//! root filesystem, see [`super::rootfs`]) in a process group of its own, signalling
+//! root filesystem and/or network namespace, see [`super::rootfs`]) in a process group of its own, signalling
 //! that group, and reading how the process ended.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 
-use drover_containerizers::{ENV_ROOTFS, SANDBOX_IN_ROOTFS};
+use drover_containerizers::{ENV_NETWORK_NONE, ENV_ROOTFS, SANDBOX_IN_ROOTFS};
 use drover_proto::{executor_env, CommandInfo};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Pid, User};
 use tokio::process::{Child, Command};
 
 use super::core::{ExitKind, KillSignal};
-use super::rootfs::Entry;
+use super::rootfs::{Entry, Net};
 
 /// Spawns `info` with working directory `sandbox`: `/bin/sh -c value` for a shell
 /// command, else `value` with `arguments` as its argv (argv\[0\] first). The
@@ -23,11 +23,14 @@ use super::rootfs::Entry;
 ///
 /// With `rootfs` (the task's image, prepared by the containerizer) the process enters
 /// it before its exec ([`Entry`]): it runs in `/mnt/sandbox` of its own root filesystem,
-/// `DROVER_SANDBOX` says so, and the program is looked up in the image.
+/// `DROVER_SANDBOX` says so, and the program is looked up in the image. With
+/// `new_net` (`DROVER_NETWORK_NONE=1`) it first gets a network namespace of its own
+/// with only `lo`.
 pub(crate) fn spawn(
     info: &CommandInfo,
     sandbox: &Path,
     rootfs: Option<&Path>,
+    new_net: bool,
 ) -> Result<Child, String> {
     let value = info
         .value
@@ -45,31 +48,36 @@ pub(crate) fn spawn(
         c
     };
     cmd.envs(info.environment.iter().map(|p| (&p.key, &p.value)))
+        .env_remove(ENV_NETWORK_NONE)
         .current_dir(sandbox)
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .process_group(0);
-    match rootfs {
-        Some(root) => {
-            let entry = Entry::new(root, info.user.as_deref())?;
-            cmd.env_remove(ENV_ROOTFS)
-                .env(executor_env::SANDBOX, SANDBOX_IN_ROOTFS);
-            // SAFETY: `enter` only makes system calls on data prepared before the fork.
-            unsafe {
-                cmd.pre_exec(move || entry.enter());
-            }
-            return cmd
-                .spawn()
-                .map_err(|e| format!("{e} (in the task's image)"));
+    if rootfs.is_none() && !new_net {
+        if let Some(user) = info.user.as_deref() {
+            switch_user(&mut cmd, user)?;
         }
-        None => {
-            if let Some(user) = info.user.as_deref() {
-                switch_user(&mut cmd, user)?;
-            }
-        }
+        return cmd.spawn().map_err(|e| e.to_string());
     }
-    cmd.spawn().map_err(|e| e.to_string())
+    let net = if new_net { Net::New } else { Net::Inherit };
+    // The user switch happens in the entry, after the namespaces (which need the
+    // executor's privileges).
+    let entry = Entry::new(rootfs, net, info.user.as_deref())?;
+    if rootfs.is_some() {
+        cmd.env_remove(ENV_ROOTFS)
+            .env(executor_env::SANDBOX, SANDBOX_IN_ROOTFS);
+    }
+    // SAFETY: `enter` only makes system calls on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || entry.enter());
+    }
+    let place = match (rootfs.is_some(), new_net) {
+        (true, true) => " (in the task's image and network namespace)",
+        (true, false) => " (in the task's image)",
+        _ => " (in the task's network namespace)",
+    };
+    cmd.spawn().map_err(|e| format!("{e}{place}"))
 }
 
 /// Runs the command as `user` if that is not who we are already (needs privileges).

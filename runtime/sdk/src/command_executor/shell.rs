@@ -114,6 +114,9 @@ pub(crate) struct Shell<O: Outbox> {
     sandbox: PathBuf,
     /// The task's root filesystem, prepared by the containerizer (`DROVER_ROOTFS`).
     rootfs: Option<PathBuf>,
+    /// The task gets a network namespace of its own with only `lo`
+    /// (`DROVER_NETWORK_NONE=1`); its health checks run there.
+    new_net: bool,
     child: Option<Child>,
     /// Process group of the task (its pid), kept after the process is reaped so that a
     /// late SIGKILL still reaches what it left behind.
@@ -139,6 +142,7 @@ impl<O: Outbox> Shell<O> {
             outbox,
             sandbox,
             rootfs: None,
+            new_net: false,
             child: None,
             pgid: None,
             docker_ctx: None,
@@ -152,6 +156,13 @@ impl<O: Outbox> Shell<O> {
     /// The same shell, starting tasks inside the root filesystem at `rootfs`.
     pub(crate) fn with_rootfs(mut self, rootfs: Option<PathBuf>) -> Self {
         self.rootfs = rootfs;
+        self
+    }
+
+    /// The same shell, starting tasks in a new network namespace with only `lo` if
+    /// `new_net`.
+    pub(crate) fn with_network_none(mut self, new_net: bool) -> Self {
+        self.new_net = new_net;
         self
     }
 
@@ -216,7 +227,12 @@ impl<O: Outbox> Shell<O> {
                 }
             }
             Command::Spawn(info) => {
-                let input = match process::spawn(&info, &self.sandbox, self.rootfs.as_deref()) {
+                let input = match process::spawn(
+                    &info,
+                    &self.sandbox,
+                    self.rootfs.as_deref(),
+                    self.new_net,
+                ) {
                     Ok(child) => {
                         self.pgid = child.id();
                         self.child = Some(child);
@@ -258,9 +274,15 @@ impl<O: Outbox> Shell<O> {
 }
 
 impl<O: Outbox> Shell<O> {
-    /// Where health probes run: in the task's Docker container, or next to the
-    /// executor (which the native containerizer put inside the container).
+    /// Where health probes run: in the task's Docker container, in the task's own
+    /// network namespace, or next to the executor (which the native containerizer put
+    /// inside the container).
     fn probe_target(&self) -> Target {
+        if self.docker.is_none() && self.new_net {
+            if let Some(pid) = self.pgid {
+                return Target::NetNs(PathBuf::from(format!("/proc/{pid}/ns/net")));
+            }
+        }
         match (&self.docker, &self.docker_ctx) {
             (Some(run), Some(ctx)) => match run.container_id() {
                 Some(id) => Target::Docker {
