@@ -1,5 +1,7 @@
 //! What the launcher's namespaces give a container: its own pid 1 and `/proc`, its
-//! own hostname, only loopback with `network/none`, and a tree that dies whole.
+//! own hostname, only loopback with `network/none` (or, with `network_for=task`, the
+//! host's network and `DROVER_NETWORK_NONE=1` for the main process), and a tree that
+//! dies whole.
 
 mod common;
 
@@ -99,6 +101,26 @@ async fn network_none_has_only_loopback() {
         .lines()
         .count();
     assert_eq!(lines, host_lines);
+    // network_for=task (the command executor's case): the main process stays in the
+    // host's network namespace and is told to give its task the private one.
+    let mut for_task = common::shell(
+        "echo none=$DROVER_NETWORK_NONE; grep -c . /proc/net/dev",
+        &dir.path().join("t"),
+    );
+    for_task
+        .kind
+        .options
+        .insert("network_for".into(), "task".into());
+    let out = run_to_end(&c, "fortask", for_task).await;
+    assert!(out.contains("none=1\n"), "{out}");
+    assert!(out.ends_with(&format!("{host_lines}\n")), "{out}");
+    // Without `network/none` in force, nothing is asked of it.
+    let mut opted_out = common::shell("echo none=$DROVER_NETWORK_NONE", &dir.path().join("o"));
+    opted_out.kind.options.extend([
+        ("network_for".into(), "task".into()),
+        ("network".into(), "host".into()),
+    ]);
+    assert_eq!(run_to_end(&c, "optedout", opted_out).await, "none=\n");
 }
 
 #[tokio::test]

@@ -9,10 +9,11 @@
 //! runs in the container's namespaces and cgroup, so its checks run there too; and
 //! Docker (`drover-test-busybox`, BRIDGE network, port 8080 published nowhere: the
 //! check enters the container's network namespace; the task stops its server itself
-//! after 6 s, as the host's trigger file is not in the container). A native agent with
-//! `network/none` cannot run the command executor yet (it cuts the executor off from
-//! the agent); probing a network namespace the executor is not in is tested in the
-//! SDK's `probe_tests`. Without busybox, root or a Docker engine the test fails under
+//! after 6 s, as the host's trigger file is not in the container); and (root only) a
+//! native agent with `network/none`, whose task alone has a network namespace (with
+//! only `lo`) while its executor stays in the host's: the server listens in the task's
+//! namespace, so the check is healthy only if it enters `/proc/<task pid>/ns/net`.
+//! Without busybox, root or a Docker engine the test fails under
 //! `DROVER_REQUIRE_ALL=1` and skips otherwise.
 
 #[allow(dead_code, reason = "shared helpers; this test uses some")]
@@ -30,6 +31,9 @@ const MAX_FAILURES: &str = "3";
 struct Variant {
     containerizer: &'static str,
     port_salt: u64,
+    /// Native only: add `network/none` to the default isolation (the agent gets a
+    /// cgroup root of its own, removed at the end).
+    network_none: bool,
 }
 
 fn required(what: &str) -> bool {
@@ -50,6 +54,7 @@ fn posix_task_with_an_http_check_is_healthy_then_killed_when_its_server_stops() 
     scenario(&Variant {
         containerizer: "posix",
         port_salt: 11,
+        network_none: false,
     });
 }
 
@@ -66,6 +71,24 @@ fn native_task_with_an_http_check_is_healthy_then_killed_when_its_server_stops()
     scenario(&Variant {
         containerizer: "native",
         port_salt: 12,
+        network_none: false,
+    });
+}
+
+#[test]
+fn native_network_none_task_is_checked_in_its_own_network_namespace() {
+    if !Path::new(BUSYBOX).exists()
+        && !required("needs /bin/busybox (apt-get install busybox-static)")
+    {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() && !required("the native containerizer needs root") {
+        return;
+    }
+    scenario(&Variant {
+        containerizer: "native",
+        port_salt: 14,
+        network_none: true,
     });
 }
 
@@ -85,6 +108,7 @@ fn docker_task_with_an_http_check_is_checked_through_its_bridge_network() {
     scenario(&Variant {
         containerizer: "docker",
         port_salt: 13,
+        network_none: false,
     });
 }
 
@@ -118,6 +142,8 @@ fn scenario(v: &Variant) {
     let http_port = (port + 2).to_string();
     let master_dir = home.join("master").to_string_lossy().into_owned();
     let work_dir = home.join("agent").to_string_lossy().into_owned();
+    let cgroups_root = format!("drover-test-health-netnone-{port}");
+    let _cgroups = CgroupRoot(v.network_none.then(|| cgroups_root.clone()));
     let mut guard = Guard::default();
     guard.home = Some(home.to_path_buf());
     guard.children.push(spawn(
@@ -133,7 +159,11 @@ fn scenario(v: &Variant) {
         ],
         "master.log",
     ));
-    let agent_args = vec![
+    let isolation = format!(
+        "{},network/none",
+        drover_containerizer_native::Isolation::DEFAULT
+    );
+    let mut agent_args = vec![
         "agent",
         "--master",
         &master,
@@ -148,6 +178,9 @@ fn scenario(v: &Variant) {
         "--resources",
         "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
     ];
+    if v.network_none {
+        agent_args.extend(["--isolation", &isolation, "--cgroups-root", &cgroups_root]);
+    }
     guard.children.push(spawn(home, &agent_args, "agent-1.log"));
 
     // The server runs until the trigger file appears; then the task lives on without it.
@@ -254,4 +287,36 @@ fn scenario(v: &Variant) {
     // 3 failures at 300 ms intervals plus the kill: well under the poll limit.
     assert!(took < Duration::from_secs(15), "took {took:?}");
     assert!(killed.contains(&task_id), "{killed}");
+}
+
+/// Removes an agent's own cgroup root (empty by then) on every hierarchy when dropped;
+/// declared before the [`Guard`], so dropped after it killed the processes.
+struct CgroupRoot(Option<String>);
+
+impl Drop for CgroupRoot {
+    fn drop(&mut self) {
+        let Some(root) = &self.0 else {
+            return;
+        };
+        let mut bases = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+        for e in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            bases.push(e.path());
+        }
+        for dir in bases.iter().map(|b| b.join(root)).filter(|p| p.is_dir()) {
+            remove_tree(&dir);
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }

@@ -119,10 +119,12 @@ pub(crate) async fn command(
     let net = match netns {
         Some(path) => match std::fs::File::open(path) {
             Ok(file) => Net::Join(file.into()),
-            Err(e) => return ProbeOutcome::Unhealthy(format!(
+            Err(e) => {
+                return ProbeOutcome::Unhealthy(format!(
                 "cannot run command {value:?}: cannot open the task's network namespace {}: {e}",
                 path.display()
-            )),
+            ))
+            }
         },
         None => Net::Inherit,
     };

@@ -97,6 +97,7 @@ async fn command_exit_status_decides_and_stderr_explains() {
         &CommandInfo::shell("echo not ready >&2; exit 4"),
         dir.path(),
         None,
+        None,
     )
     .await
     else {
@@ -155,7 +156,7 @@ impl Drop for NetNsServer {
 }
 
 #[tokio::test]
-async fn http_and_tcp_probes_enter_another_network_namespace() {
+async fn http_tcp_and_command_probes_enter_another_network_namespace() {
     let busybox = Path::new("/bin/busybox");
     let ready = busybox.exists() && nix::unistd::geteuid().is_root();
     if !ready {
@@ -202,6 +203,21 @@ async fn http_and_tcp_probes_enter_another_network_namespace() {
     // The same port from the executor's own namespace: nobody there.
     assert!(matches!(
         network(&http, &Target::Local).await,
+        ProbeOutcome::Unhealthy(_)
+    ));
+    // A COMMAND check joins the namespace too: there the port answers, here it does not.
+    let nc = CommandInfo::shell(format!(
+        "/bin/busybox wget -q -O /dev/null http://127.0.0.1:{port}/index.html"
+    ));
+    let Target::NetNs(ns_path) = &netns else {
+        unreachable!("built above")
+    };
+    assert_eq!(
+        command(&nc, www.path(), None, Some(ns_path)).await,
+        ProbeOutcome::Healthy
+    );
+    assert!(matches!(
+        command(&nc, www.path(), None, None).await,
         ProbeOutcome::Unhealthy(_)
     ));
     // A namespace that is gone is a failed check, not a crash.

@@ -117,3 +117,7 @@ pub(crate) fn exit_kind(status: ExitStatus) -> ExitKind {
         (None, None) => ExitKind::Code(-1),
     }
 }
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;
