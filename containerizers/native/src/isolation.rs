@@ -110,8 +110,10 @@ pub struct Isolation {
 
 impl Isolation {
     /// The default list: `cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,
-    /// filesystem/linux,posix/rlimits` (everything but `network/none`, which cuts the
-    /// executor off from the agent unless it talks through the sandbox).
+    /// filesystem/linux,posix/rlimits` (everything but `network/none`, which takes
+    /// tasks off the network: the command executor stays in the host's network
+    /// namespace and gives only its task the private one, but a custom executor is
+    /// cut off from its agent).
     pub const DEFAULT: &'static str =
         "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux,posix/rlimits";
 

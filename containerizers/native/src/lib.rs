@@ -26,6 +26,9 @@
 //! as Mesos does), only the task's: the main process stays on the host's filesystem
 //! in the container's namespaces and cgroups, and finds the prepared rootfs at
 //! `$DROVER_ROOTFS` to start its task in (see [`options`] and [`launcher::plan`]).
+//! `network/none` has the same split: with `network_for=task` the main process stays
+//! in the host's network namespace (it must reach the agent) and, told by
+//! `$DROVER_NETWORK_NONE=1`, starts its task in a new one with only `lo`.
 //!
 //! The agent decides between native and posix with [`probe`]: on `Err(reasons)` it
 //! falls back to posix and logs the reasons.

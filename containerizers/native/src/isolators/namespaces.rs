@@ -5,7 +5,11 @@
 //!   task sees itself as a low pid and `ps` shows only the container) and `/proc` is
 //!   mounted afresh for it.
 //! - `network/none`: a new network namespace with only `lo`, brought up; the
-//!   container option `network=host` opts one container out.
+//!   container option `network=host` opts one container out. The whole container
+//!   (a custom executor too, which then cannot reach its agent) gets it, unless
+//!   `network_for=task` (the command executor's case): then the launch leaves the main
+//!   process in the host's namespace and sets `DROVER_NETWORK_NONE=1` for it to give
+//!   its task the private one.
 
 use super::{Isolator, PrepareCtx, Prepared};
 use crate::isolation::IsolatorName;
