@@ -13,13 +13,12 @@
 //! agent, the executors and tasks it started) when dropped, so a failing assertion
 //! leaks nothing.
 
+#[allow(dead_code, reason = "shared helpers; this test uses some")]
 mod restart_support;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use restart_support::*;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Instant;
 
 /// One run of the scenario: the containerizer, and the distinct durations of its two
@@ -64,63 +63,28 @@ fn restart_scenario(v: &Variant) {
     let home_dir = tempfile::tempdir().expect("temp dir");
     let home = home_dir.path();
     let _logs = Logs(home);
-    let tls = home.join("tls");
-    let tls_s = tls.to_string_lossy().into_owned();
-    assert!(drover(home, &["certs", "init", &tls_s])
-        .status()
-        .expect("certs init")
-        .success());
-    for role in ["master", "agent", "scheduler", "executor"] {
-        let ok = drover(
-            home,
-            &[
-                "certs", "issue", "--role", role, "--name", role, "--dir", &tls_s,
-            ],
-        )
-        .stdout(Stdio::null())
-        .status()
-        .expect("certs issue")
-        .success();
-        assert!(ok, "cannot issue the {role} certificate");
-    }
+    issue_certs(home);
     let port = free_ports(2, v.port_salt);
     let master = format!("127.0.0.1:{port}");
     let agent_addr = format!("127.0.0.1:{}", port + 1);
-    let master_dir = home.join("master").to_string_lossy().into_owned();
-    let work_dir = home.join("agent").to_string_lossy().into_owned();
+    let work_dir = home.join("agent");
     let mut guard = Guard::default();
     guard.home = Some(home.to_path_buf());
     guard.sleeps = vec![sleep, sleep_doomed];
-    guard.children.push(spawn(
-        home,
-        &[
-            "master",
-            "--listen",
-            &master,
-            "--http",
-            &master,
-            "--work-dir",
-            &master_dir,
-            // Default failure detection (unreachable after 2.5 s): a plain restart must
-            // be faster than that, so that the framework never sees TASK_UNREACHABLE.
-        ],
-        "master.log",
-    ));
-    let agent_args = [
-        "agent",
-        "--master",
+    // Default failure detection (unreachable after 2.5 s): a plain restart must be
+    // faster than that, so that the framework never sees TASK_UNREACHABLE.
+    let master_args = master_args(&master, &home.join("master"), &[]);
+    guard.children.push(spawn(home, &master_args, "master.log"));
+    let agent_args = agent_args(
         &master,
-        "--listen",
         &agent_addr,
-        "--http",
-        &agent_addr,
-        "--work-dir",
         &work_dir,
-        "--containerizers",
         v.containerizer,
-        "--resources",
-        "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
-    ];
+        &[
+            "--resources",
+            "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
+        ],
+    );
     guard.children.push(spawn(home, &agent_args, "agent-1.log"));
     let agent_id = poll("the agent to register", || {
         let v = query(home, "agents", &master)?;
@@ -202,7 +166,7 @@ fn restart_scenario(v: &Variant) {
     );
 
     // kill -9 the agent, start it again on the same work dir.
-    let checkpoint = Path::new(&work_dir).join("meta/agent.json");
+    let checkpoint = work_dir.join("meta/agent.json");
     assert!(
         checkpoint.exists(),
         "the agent checkpointed into {}",

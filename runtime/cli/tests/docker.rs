@@ -6,14 +6,15 @@
 //! keeps running and finishes normally. Skipped without a Docker engine unless
 //! `DROVER_REQUIRE_ALL=1`.
 
-use std::net::{TcpListener, UdpSocket};
+#[allow(dead_code, reason = "shared helpers; this test uses some")]
+mod restart_support;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-const DROVER: &str = env!("CARGO_BIN_EXE_drover");
+use restart_support::*;
 
 /// `drover up` in a temp DROVER_HOME; SIGINT (then SIGKILL) when dropped.
 struct Cluster {
@@ -24,7 +25,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let home = tempfile::tempdir().expect("temp dir");
-        let port = free_ports(2);
+        let port = free_ports(2, 1);
         let up = Command::new(DROVER)
             .args(["up", "--agents", "1", "--port", &port.to_string()])
             .env("DROVER_HOME", home.path())
@@ -66,23 +67,6 @@ impl Drop for Cluster {
         let _ = self.up.kill();
         let _ = self.up.wait();
     }
-}
-
-fn free_ports(n: u16) -> u16 {
-    // Distinct per call: the tests of this file run in parallel in one process.
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let seed = u64::from(std::process::id()) + call * 7_001;
-    for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 30_000) as u16;
-        let ok = (base..base + n).all(|p| {
-            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        });
-        if ok {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports found");
 }
 
 /// True (after building the test image) when a Docker engine answers.
@@ -157,39 +141,6 @@ fn drover_run_with_a_docker_image_prints_and_exits_with_the_tasks_code() {
     assert!(all.contains("drover-missing"), "{all}");
 }
 
-/// Kills its children (SIGKILL) when dropped.
-#[derive(Default)]
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn drover_in(home: &std::path::Path, args: &[&str], log: &str) -> Child {
-    let log = std::fs::File::create(home.join(log)).expect("log file");
-    Command::new(DROVER)
-        .args(args)
-        .env("DROVER_HOME", home)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("drover starts")
-}
-
-fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_docker_task_survives_a_kill_9_agent_restart() {
     if !engine() {
@@ -197,64 +148,38 @@ fn a_docker_task_survives_a_kill_9_agent_restart() {
     }
     let home_dir = tempfile::tempdir().expect("temp dir");
     let home = home_dir.path();
-    let tls = home.join("tls").to_string_lossy().into_owned();
-    let quiet = |args: &[&str]| {
-        Command::new(DROVER)
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .expect("drover certs")
-            .success()
-    };
-    assert!(quiet(&["certs", "init", &tls]));
-    for role in ["master", "agent", "scheduler", "executor"] {
-        assert!(quiet(&[
-            "certs", "issue", "--role", role, "--name", role, "--dir", &tls
-        ]));
-    }
-    let port = free_ports(2);
+    issue_certs(home);
+    let port = free_ports(2, 2);
     let master = format!("127.0.0.1:{port}");
     let agent_addr = format!("127.0.0.1:{}", port + 1);
-    let master_dir = home.join("master").to_string_lossy().into_owned();
-    let work_dir = home.join("agent").to_string_lossy().into_owned();
-    let mut procs = Procs::default();
-    procs.0.push(drover_in(
-        home,
+    let work_dir = home.join("agent");
+    let mut guard = Guard::default();
+    let master_args = master_args(
+        &master,
+        &home.join("master"),
         &[
-            "master",
-            "--listen",
-            &master,
-            "--http",
-            &master,
-            "--work-dir",
-            &master_dir,
             "--agent-ping-timeout",
             "1s",
             "--max-agent-ping-timeouts",
             "10",
         ],
-        "master.log",
-    ));
-    let agent_args = [
-        "agent",
-        "--master",
+    );
+    guard.children.push(spawn(home, &master_args, "master.log"));
+    let agent_args = agent_args(
         &master,
-        "--listen",
         &agent_addr,
-        "--http",
-        &agent_addr,
-        "--work-dir",
         &work_dir,
-        "--containerizers",
         "docker,posix",
-        "--resources",
-        "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
-    ];
-    procs.0.push(drover_in(home, &agent_args, "agent-1.log"));
+        &[
+            "--resources",
+            "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
+        ],
+    );
+    guard.children.push(spawn(home, &agent_args, "agent-1.log"));
     let run_log = home.join("run.log");
     let log = || std::fs::read_to_string(&run_log).unwrap_or_default();
     // Give the agent time to register: `drover run` waits for an offer anyway.
-    let mut run = drover_in(
+    let mut run = spawn(
         home,
         &[
             "run",
@@ -274,10 +199,10 @@ fn a_docker_task_survives_a_kill_9_agent_restart() {
     wait_for("the docker task to run", Duration::from_secs(30), || {
         log().contains("TASK_RUNNING")
     });
-    let mut old = procs.0.remove(1);
+    let mut old = guard.children.remove(1);
     kill(Pid::from_raw(old.id() as i32), Signal::SIGKILL).expect("kill -9 the agent");
     let _ = old.wait();
-    procs.0.push(drover_in(home, &agent_args, "agent-2.log"));
+    guard.children.push(spawn(home, &agent_args, "agent-2.log"));
     let mut status = None;
     wait_for("`drover run` to end", Duration::from_secs(40), || {
         status = run.try_wait().ok().flatten();
@@ -289,7 +214,7 @@ fn a_docker_task_survives_a_kill_9_agent_restart() {
     // The container's output reached the sandbox (read from disk: `drover run`'s own
     // streaming through the agent may break off when the agent dies).
     assert!(
-        sandbox_stdout_contains(std::path::Path::new(&work_dir), "done-after-restart"),
+        sandbox_stdout_contains(&work_dir, "done-after-restart"),
         "{text}"
     );
     assert_eq!(text.matches("launching task").count(), 1, "{text}");

@@ -6,16 +6,19 @@
 //! DOCKER task cannot run; once it is back docker is advertised again and a DOCKER task
 //! runs. Skipped without a Docker engine unless `DROVER_REQUIRE_ALL=1`.
 
+#[allow(dead_code, reason = "shared helpers; this test uses some")]
+mod restart_support;
+
+use restart_support::*;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const DROVER: &str = env!("CARGO_BIN_EXE_drover");
 const ENGINE: &str = "/var/run/docker.sock";
 
 /// A unix-socket proxy to the engine; `stop` closes the socket and every connection.
@@ -95,45 +98,6 @@ fn pipe(from: &UnixStream, to: &UnixStream) {
     });
 }
 
-/// Kills its children (SIGKILL) when dropped.
-#[derive(Default)]
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn spawn(home: &Path, args: &[&str], log: &str) -> Child {
-    let log = std::fs::File::create(home.join(log)).expect("log file");
-    Command::new(DROVER)
-        .args(args)
-        .env("DROVER_HOME", home)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("drover starts")
-}
-
-fn free_ports(n: u16) -> u16 {
-    let seed = u64::from(std::process::id());
-    for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 30_000) as u16;
-        let ok = (base..base + n).all(|p| {
-            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        });
-        if ok {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports found");
-}
-
 /// `GET path` over plain HTTP/1.0; the body, or "" if nothing answers.
 fn http_get(addr: &str, path: &str) -> String {
     let Ok(mut s) = TcpStream::connect(addr) else {
@@ -150,14 +114,6 @@ fn http_get(addr: &str, path: &str) -> String {
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
-}
-
-fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn engine() -> bool {
@@ -182,57 +138,22 @@ fn losing_the_engine_unadvertises_docker_until_it_is_back() {
     }
     let home_dir = tempfile::tempdir().expect("temp dir");
     let home = home_dir.path();
-    let tls = home.join("tls").to_string_lossy().into_owned();
-    let quiet = |args: &[&str]| {
-        Command::new(DROVER)
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .expect("drover certs")
-            .success()
-    };
-    assert!(quiet(&["certs", "init", &tls]));
-    for role in ["master", "agent", "scheduler", "executor"] {
-        assert!(quiet(&[
-            "certs", "issue", "--role", role, "--name", role, "--dir", &tls
-        ]));
-    }
+    issue_certs(home);
     let socket = home.join("docker-proxy.sock");
     let mut proxy = Proxy::start(&socket);
-    let port = free_ports(2);
+    let port = free_ports(2, 0);
     let master = format!("127.0.0.1:{port}");
     let agent_addr = format!("127.0.0.1:{}", port + 1);
-    let work = home.join("agent").to_string_lossy().into_owned();
-    let mut procs = Procs::default();
-    let master_dir = home.join("master").to_string_lossy().into_owned();
-    procs.0.push(spawn(
-        home,
-        &[
-            "master",
-            "--listen",
-            &master,
-            "--http",
-            &master,
-            "--work-dir",
-            &master_dir,
-        ],
-        "master.log",
-    ));
+    let mut guard = Guard::default();
+    let master_args = master_args(&master, &home.join("master"), &[]);
+    guard.children.push(spawn(home, &master_args, "master.log"));
     let sock = socket.to_string_lossy().into_owned();
-    procs.0.push(spawn(
-        home,
+    let agent_args = agent_args(
+        &master,
+        &agent_addr,
+        &home.join("agent"),
+        "docker,posix",
         &[
-            "agent",
-            "--master",
-            &master,
-            "--listen",
-            &agent_addr,
-            "--http",
-            &agent_addr,
-            "--work-dir",
-            &work,
-            "--containerizers",
-            "docker,posix",
             "--docker-socket",
             &sock,
             "--docker-check-interval",
@@ -240,8 +161,8 @@ fn losing_the_engine_unadvertises_docker_until_it_is_back() {
             "--resources",
             "cpus:2;mem:1024;disk:1024",
         ],
-        "agent.log",
-    ));
+    );
+    guard.children.push(spawn(home, &agent_args, "agent.log"));
     let agent_log = || std::fs::read_to_string(home.join("agent.log")).unwrap_or_default();
     wait_for(
         "the master to see docker,posix",

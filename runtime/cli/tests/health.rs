@@ -21,7 +21,6 @@ mod restart_support;
 
 use restart_support::*;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -116,71 +115,35 @@ fn scenario(v: &Variant) {
     let home_dir = tempfile::tempdir().expect("temp dir");
     let home = home_dir.path();
     let _logs = Logs(home);
-    let tls = home.join("tls");
-    let tls_s = tls.to_string_lossy().into_owned();
-    assert!(drover(home, &["certs", "init", &tls_s])
-        .stdout(Stdio::null())
-        .status()
-        .expect("certs init")
-        .success());
-    for role in ["master", "agent", "scheduler", "executor"] {
-        let ok = drover(
-            home,
-            &[
-                "certs", "issue", "--role", role, "--name", role, "--dir", &tls_s,
-            ],
-        )
-        .stdout(Stdio::null())
-        .status()
-        .expect("certs issue")
-        .success();
-        assert!(ok, "cannot issue the {role} certificate");
-    }
+    issue_certs(home);
     let port = free_ports(3, v.port_salt);
     let master = format!("127.0.0.1:{port}");
     let agent_addr = format!("127.0.0.1:{}", port + 1);
     let http_port = (port + 2).to_string();
-    let master_dir = home.join("master").to_string_lossy().into_owned();
-    let work_dir = home.join("agent").to_string_lossy().into_owned();
     let cgroups_root = format!("drover-test-health-netnone-{port}");
     let _cgroups = CgroupRoot(v.network_none.then(|| cgroups_root.clone()));
     let mut guard = Guard::default();
     guard.home = Some(home.to_path_buf());
-    guard.children.push(spawn(
-        home,
-        &[
-            "master",
-            "--listen",
-            &master,
-            "--http",
-            &master,
-            "--work-dir",
-            &master_dir,
-        ],
-        "master.log",
-    ));
+    let master_args = master_args(&master, &home.join("master"), &[]);
+    guard.children.push(spawn(home, &master_args, "master.log"));
     let isolation = format!(
         "{},network/none",
         drover_containerizer_native::Isolation::DEFAULT
     );
-    let mut agent_args = vec![
-        "agent",
-        "--master",
-        &master,
-        "--listen",
-        &agent_addr,
-        "--http",
-        &agent_addr,
-        "--work-dir",
-        &work_dir,
-        "--containerizers",
-        v.containerizer,
+    let mut extra = vec![
         "--resources",
         "cpus:2;mem:1024;disk:1024;ports:[31000-31010]",
     ];
     if v.network_none {
-        agent_args.extend(["--isolation", &isolation, "--cgroups-root", &cgroups_root]);
+        extra.extend(["--isolation", &isolation, "--cgroups-root", &cgroups_root]);
     }
+    let agent_args = agent_args(
+        &master,
+        &agent_addr,
+        &home.join("agent"),
+        v.containerizer,
+        &extra,
+    );
     guard.children.push(spawn(home, &agent_args, "agent-1.log"));
 
     // The server runs until the trigger file appears; then the task lives on without it.

@@ -10,6 +10,7 @@
 //! Every process the test starts is owned by a guard that SIGKILLs it (and the
 //! executors and tasks it started) when dropped, so a failing assertion leaks nothing.
 
+#[allow(dead_code, reason = "shared helpers; this test uses some")]
 mod restart_support;
 
 use drover_proto::{
@@ -139,51 +140,22 @@ fn a_scheduler_killed_and_back_within_its_failover_timeout_keeps_its_task_and_no
     let home_dir = tempfile::tempdir().expect("temp dir");
     let home = home_dir.path();
     let _logs = Logs(home);
-    let tls_s = home.join("tls").to_string_lossy().into_owned();
-    assert!(drover(home, &["certs", "init", &tls_s])
-        .status()
-        .expect("certs init")
-        .success());
-    for role in ["master", "agent", "scheduler", "executor"] {
-        let args = [
-            "certs", "issue", "--role", role, "--name", role, "--dir", &tls_s,
-        ];
-        let ok = drover(home, &args).stdout(Stdio::null()).status();
-        assert!(ok.is_ok_and(|s| s.success()), "cannot issue {role}");
-    }
+    issue_certs(home);
     let port = free_ports(2, 3);
     let master = format!("127.0.0.1:{port}");
     let agent_addr = format!("127.0.0.1:{}", port + 1);
     let mut guard = Guard::default();
     guard.home = Some(home.to_path_buf());
     guard.sleeps = vec![SLEEP];
-    let master_dir = home.join("master").to_string_lossy().into_owned();
-    let master_args = [
-        "master",
-        "--listen",
-        &master,
-        "--http",
-        &master,
-        "--work-dir",
-        &master_dir,
-    ];
+    let master_args = master_args(&master, &home.join("master"), &[]);
     guard.children.push(spawn(home, &master_args, "master.log"));
-    let work_dir = home.join("agent").to_string_lossy().into_owned();
-    let agent_args = [
-        "agent",
-        "--master",
+    let agent_args = agent_args(
         &master,
-        "--listen",
         &agent_addr,
-        "--http",
-        &agent_addr,
-        "--work-dir",
-        &work_dir,
-        "--containerizers",
+        &home.join("agent"),
         "posix",
-        "--resources",
-        "cpus:2;mem:1024",
-    ];
+        &["--resources", "cpus:2;mem:1024"],
+    );
     guard.children.push(spawn(home, &agent_args, "agent-1.log"));
     poll("the agent to register", || {
         query(home, "agents", &master)?

@@ -3,8 +3,9 @@
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::ffi::OsStr;
 use std::net::{TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,15 @@ pub(crate) fn free_ports(n: u16, salt: u64) -> u16 {
     panic!("no {n} consecutive free ports found");
 }
 
+/// `check` until it holds, at most `within`.
+pub(crate) fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub(crate) fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -151,7 +161,7 @@ pub(crate) fn mentions_str(pid: i32, needle: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) fn drover(home: &Path, args: &[&str]) -> Command {
+pub(crate) fn drover<S: AsRef<OsStr>>(home: &Path, args: &[S]) -> Command {
     let mut c = Command::new(DROVER);
     c.args(args)
         .env("DROVER_HOME", home)
@@ -160,7 +170,70 @@ pub(crate) fn drover(home: &Path, args: &[&str]) -> Command {
     c
 }
 
-pub(crate) fn spawn(home: &Path, args: &[&str], log: &str) -> Child {
+/// `drover certs init` in `home/tls` and a certificate for each of the master, agent,
+/// scheduler and executor roles; the directory.
+pub(crate) fn issue_certs(home: &Path) -> PathBuf {
+    let tls = home.join("tls");
+    let tls_s = tls.to_string_lossy().into_owned();
+    assert!(drover(home, &["certs", "init", &tls_s])
+        .stdout(Stdio::null())
+        .status()
+        .expect("certs init")
+        .success());
+    for role in ["master", "agent", "scheduler", "executor"] {
+        let args = [
+            "certs", "issue", "--role", role, "--name", role, "--dir", &tls_s,
+        ];
+        let ok = drover(home, &args).stdout(Stdio::null()).status();
+        assert!(
+            ok.is_ok_and(|s| s.success()),
+            "cannot issue the {role} certificate"
+        );
+    }
+    tls
+}
+
+/// The flags of a `drover master` listening (and serving HTTP) on `addr`, keeping its
+/// state in `work_dir`, then `extra`.
+pub(crate) fn master_args(addr: &str, work_dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = ["master", "--listen", addr, "--http", addr, "--work-dir"]
+        .map(String::from)
+        .to_vec();
+    args.push(work_dir.to_string_lossy().into_owned());
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// The flags of a `drover agent` of `master` listening (and serving HTTP) on `addr`,
+/// keeping its state in `work_dir`, with `containerizers`, then `extra`.
+pub(crate) fn agent_args(
+    master: &str,
+    addr: &str,
+    work_dir: &Path,
+    containerizers: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let work = work_dir.to_string_lossy();
+    let mut args: Vec<String> = [
+        "agent",
+        "--master",
+        master,
+        "--listen",
+        addr,
+        "--http",
+        addr,
+        "--work-dir",
+        &work,
+        "--containerizers",
+        containerizers,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+pub(crate) fn spawn<S: AsRef<OsStr>>(home: &Path, args: &[S], log: &str) -> Child {
     let log = std::fs::File::create(home.join(log)).expect("log file");
     drover(home, args)
         .stdout(log.try_clone().expect("log file"))
