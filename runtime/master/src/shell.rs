@@ -20,7 +20,7 @@ use crate::metrics::{render_sample, Histogram};
 use crate::outbox::Outbox;
 use crate::registry::RegistryWriter;
 use actix::prelude::*;
-use drover_proto::{AgentToMaster, MasterToAgent, SchedulerCall, SchedulerEvent};
+use drover_proto::{AgentToMaster, MasterToAgent, SchedulerCall, SchedulerEvent, TaskState};
 use drover_transport::events::ServerEvent;
 use drover_transport::PeerSender;
 use std::collections::HashMap;
@@ -268,6 +268,18 @@ impl Handler<GetMetrics> for MasterActor {
             ),
         ] {
             render_sample(&mut out, name, help, "counter", v as f64);
+        }
+        for state in TaskState::ALL.iter().filter(|s| s.is_terminal()) {
+            render_sample(
+                &mut out,
+                &format!(
+                    "drover_master_tasks_completed_total{{state=\"{}\"}}",
+                    state.as_str()
+                ),
+                "Tasks that ended, by terminal state",
+                "counter",
+                c.tasks_completed.get(state).copied().unwrap_or(0) as f64,
+            );
         }
         self.allocation_time.render(
             &mut out,

@@ -241,6 +241,7 @@ impl MasterCore {
                 status.executor_id = Some(task.executor_id.clone());
                 task.status = status;
             }
+            self.counters.task_completed(task.status.state);
             completed.push(task);
         }
         self.completed_frameworks.push(CompletedFramework {

@@ -52,9 +52,10 @@ use completed::{CompletedFrameworks, CompletedTasks};
 pub use config::MasterConfig;
 use drover_proto::{
     AgentId, AgentInfo, AgentToMaster, ExecutorId, FrameworkId, FrameworkInfo, MasterToAgent,
-    Offer, OfferId, Resources, SchedulerCall, SchedulerEvent, TaskId, TaskInfo, TaskStatus,
+    Offer, OfferId, Resources, SchedulerCall, SchedulerEvent, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// A connection, numbered by the shell. The core addresses peers only through these.
@@ -217,6 +218,16 @@ pub struct Counters {
     pub allocations: u64,
     /// Calls refused with `Rejected`.
     pub calls_rejected: u64,
+    /// Tasks that left the active set, by the terminal state they ended in (each task
+    /// counted once, when the master moves it to its framework's completed tasks).
+    pub tasks_completed: BTreeMap<TaskState, u64>,
+}
+
+impl Counters {
+    /// Counts a task that ended in `state`.
+    pub fn task_completed(&mut self, state: TaskState) {
+        *self.tasks_completed.entry(state).or_default() += 1;
+    }
 }
 
 /// The master's state and decisions. See the module docs.

@@ -115,6 +115,7 @@ impl MasterCore {
             }
             if let Some(fw) = self.frameworks.get_mut(&fid) {
                 if let Some(entry) = fw.tasks.remove(&tid) {
+                    self.counters.task_completed(entry.status.state);
                     fw.completed.push(entry);
                 }
             }

@@ -325,6 +325,7 @@ impl MasterCore {
                     self.release_task(agent_id, &framework_id, &task_id, &res);
                     if let Some(fw) = self.frameworks.get_mut(&framework_id) {
                         if let Some(entry) = fw.tasks.remove(&task_id) {
+                            self.counters.task_completed(entry.status.state);
                             fw.completed.push(entry);
                         }
                     }
@@ -347,6 +348,7 @@ impl MasterCore {
             self.release_task(agent_id, &framework_id, &task_id, &res);
             if let Some(fw) = self.frameworks.get_mut(&framework_id) {
                 if let Some(entry) = fw.tasks.remove(&task_id) {
+                    self.counters.task_completed(entry.status.state);
                     fw.completed.push(entry);
                 }
             }

@@ -102,6 +102,13 @@ fn terminal_tasks_are_kept_per_framework_up_to_the_limit() {
     }
     report(&mut m, now, &fw, "t4", TaskState::Failed);
     report(&mut m, now, &fw, "t5", TaskState::Running);
+    // A resent terminal update is not a second completion.
+    report(&mut m, now, &fw, "t3", TaskState::Finished);
+    // The metrics count every completion, also those that fell out of the ring.
+    let done = &m.counters.tasks_completed;
+    assert_eq!(done.get(&TaskState::Finished), Some(&4));
+    assert_eq!(done.get(&TaskState::Failed), Some(&1));
+    assert_eq!(done.values().sum::<u64>(), 5);
 
     let state = m.state_view();
     let f = &state.frameworks[0];

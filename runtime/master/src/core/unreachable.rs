@@ -137,6 +137,7 @@ impl MasterCore {
                     continue;
                 };
                 if !aware || entry.status.state.is_terminal() {
+                    self.counters.task_completed(entry.status.state);
                     fw.completed.push(entry);
                     continue;
                 }
@@ -147,6 +148,7 @@ impl MasterCore {
                 status.executor_id = Some(entry.executor_id.clone());
                 status.timestamp = self.unix_now;
                 entry.status = status.clone();
+                self.counters.task_completed(entry.status.state);
                 fw.completed.push(entry);
                 self.send_to_framework(&fid, drover_proto::SchedulerEvent::Update { status });
             }
