@@ -28,15 +28,12 @@ use std::time::{Duration, Instant};
 use drover_agent::{Agent, AgentConfig, ContainerizerKind};
 use drover_containerizer_docker::test_image::{ensure_test_image, TEST_IMAGE};
 use drover_containerizer_docker::{DockerRunSpec, DockerRunner, DroverIds, RunCommand};
-use drover_master::{MasterConfig, MasterOptions};
-use drover_proto::codec::Role;
 use drover_proto::{
     AgentId, CommandInfo, ContainerInfo, ContainerType, DockerInfo, DockerNetwork, Filters,
-    FrameworkInfo, KillPolicy, MasterInfo, Offer, OfferId, Operation, Resources, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    FrameworkInfo, KillPolicy, Offer, OfferId, Operation, Resources, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
-use drover_transport::{init_ca, issue};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
@@ -345,31 +342,8 @@ async fn run() -> BenchResult<()> {
 
     let tmp = std::env::temp_dir().join(format!("drover-bench-docker-{}", std::process::id()));
     let tls = tmp.join("tls");
-    std::fs::create_dir_all(&tls)?;
-    init_ca(&tls)?;
-    for (role, name) in [
-        (Role::Master, "master"),
-        (Role::Agent, "agent"),
-        (Role::Executor, "executor"),
-        (Role::Scheduler, "scheduler"),
-    ] {
-        issue(&tls, role, name)?;
-    }
-    let master = drover_master::start(MasterOptions {
-        quic_addr: "127.0.0.1:0".parse()?,
-        http_addr: "127.0.0.1:0".parse()?,
-        tls_dir: tls.clone(),
-        cert_name: "master".into(),
-        config: MasterConfig::new(MasterInfo {
-            id: "bench".into(),
-            hostname: "localhost".into(),
-            port: 0,
-            http_port: 0,
-            version: "bench".into(),
-        }),
-        faults: Default::default(),
-        work_dir: None,
-    })?;
+    drover_benches::cluster_certs(&tls)?;
+    let master = drover_benches::start_master(&tls, drover_benches::master_config())?;
     let mut c = AgentConfig::new(vec![master.quic_addr.to_string()], tmp.join("agent"), &tls);
     c.listen = "127.0.0.1:0".parse()?;
     c.http_listen = "127.0.0.1:0".parse()?;

@@ -30,14 +30,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_agent::{Agent, AgentConfig, AgentHandle, ContainerizerKind};
-use drover_master::{MasterConfig, MasterOptions};
-use drover_proto::codec::Role;
 use drover_proto::{
-    CommandInfo, Filters, FrameworkInfo, MasterInfo, Offer, Operation, Resources, TaskInfo,
-    TaskState, TaskStatus,
+    CommandInfo, Filters, FrameworkInfo, Offer, Operation, Resources, TaskInfo, TaskState,
+    TaskStatus,
 };
 use drover_sdk::scheduler::{Scheduler, SchedulerConfig, SchedulerDriver};
-use drover_transport::{init_ca, issue, TransportRuntime};
+use drover_transport::TransportRuntime;
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
@@ -113,33 +111,14 @@ where
 async fn run(p: &Params) -> BenchResult<()> {
     let tmp = std::env::temp_dir().join(format!("drover-bench-launch-{}", std::process::id()));
     let tls = tmp.join("tls");
-    std::fs::create_dir_all(&tls)?;
-    init_ca(&tls)?;
-    issue(&tls, Role::Master, "master")?;
-    issue(&tls, Role::Agent, "agent")?;
-    issue(&tls, Role::Executor, "executor")?;
-    issue(&tls, Role::Scheduler, "scheduler")?;
+    drover_benches::cluster_certs(&tls)?;
 
     let rss_start = rss_kib()?;
-    let mut config = MasterConfig::new(MasterInfo {
-        id: "bench".into(),
-        hostname: "localhost".into(),
-        port: 0,
-        http_port: 0,
-        version: "bench".into(),
-    });
+    let mut config = drover_benches::master_config();
     // Agents are never lost during the run: pings every few seconds are plenty.
     config.agent_ping_timeout = Duration::from_secs(5);
     config.allocation_window = Duration::from_micros(p.alloc_window_us);
-    let master = drover_master::start(MasterOptions {
-        quic_addr: "127.0.0.1:0".parse()?,
-        http_addr: "127.0.0.1:0".parse()?,
-        tls_dir: tls.clone(),
-        cert_name: "master".into(),
-        config,
-        faults: Default::default(),
-        work_dir: None,
-    })?;
+    let master = drover_benches::start_master(&tls, config)?;
     let rss_master = rss_kib()?;
 
     let t0 = Instant::now();
