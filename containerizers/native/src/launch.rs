@@ -33,8 +33,8 @@ use crate::isolators::{filesystem, PrepareCtx, Prepared};
 use crate::launcher::plan::{self, FsSpec, RootfsSpec};
 use crate::launcher::{self, LaunchSpec};
 use crate::native::{
-    remove_dir, Entry, Inner, Slot, EXTRA_BOOT_ID, EXTRA_CGROUP, EXTRA_START_TIME, KILL_TIMEOUT,
-    NAME, REMOVE_TIMEOUT,
+    Entry, Inner, Slot, EXTRA_BOOT_ID, EXTRA_CGROUP, EXTRA_START_TIME, KILL_TIMEOUT, NAME,
+    REMOVE_TIMEOUT,
 };
 use crate::options::{default_hostname, ContainerOptions, ImageFor, MIN_MEMORY_BYTES};
 
@@ -162,7 +162,7 @@ impl Inner {
             if let Err(e) = kill::remove(&cgroup, REMOVE_TIMEOUT).await {
                 tracing::warn!(container = %id, error = %e, "native: cannot remove a failed launch's cgroups");
             }
-            if let Err(e) = remove_dir(&dir) {
+            if let Err(e) = self.remove_dirs(id, &dir) {
                 tracing::warn!(container = %id, error = %e, "native: cannot remove a failed launch's directory");
             }
         }
@@ -190,11 +190,12 @@ impl Inner {
                 let lower = tokio::task::spawn_blocking(move || inner_images.rootfs(&image))
                     .await
                     .map_err(|e| format!("the image task failed: {e}"))??;
+                let scratch = self.scratch(id);
                 let spec = RootfsSpec {
                     lower,
-                    upper: dir.join("upper"),
-                    work: dir.join("work"),
-                    merged: dir.join("rootfs"),
+                    upper: scratch.join("upper"),
+                    work: scratch.join("work"),
+                    merged: scratch.join("rootfs"),
                     enter: options.image_for == ImageFor::Container,
                 };
                 for d in [&spec.upper, &spec.work, &spec.merged] {

@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) config: NativeConfig,
     /// `<runtime_dir>/containers`.
     pub(crate) containers_dir: PathBuf,
+    /// `<scratch_dir>`: overlay layers of containers with an image.
+    pub(crate) scratch_dir: PathBuf,
     pub(crate) cgroups: Cgroups,
     pub(crate) isolators: Vec<Box<dyn Isolator>>,
     pub(crate) images: Arc<ImageStore>,
@@ -165,6 +167,7 @@ impl NativeContainerizer {
             path: containers_dir.clone(),
             source,
         })?;
+        let scratch_dir = config.scratch_dir.clone();
         let procfs = ProcFs::host();
         let boot_id = procfs.boot_id().map_err(|source| NativeError::Io {
             context: "cannot read the boot id",
@@ -181,6 +184,7 @@ impl NativeContainerizer {
                 images: Arc::new(ImageStore::new(&config.image_store)),
                 config,
                 containers_dir,
+                scratch_dir,
                 cgroups,
                 isolators,
                 procfs,
@@ -270,13 +274,31 @@ impl Inner {
         kill::remove(&entry.cgroup, REMOVE_TIMEOUT)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        remove_dir(&entry.dir).map_err(|e| failed(e.to_string()))?;
+        self.remove_dirs(id, &entry.dir)
+            .map_err(|e| failed(e.to_string()))?;
         let mut table = self.lock();
         if matches!(table.live.get(id), Some(Slot::Known(e)) if Arc::ptr_eq(e, &entry)) {
             table.live.remove(id);
         }
         table.dead.insert(id.clone(), termination.clone());
         Ok(termination)
+    }
+}
+
+impl Inner {
+    /// `<scratch_dir>/<id>`: the container's overlay layers, if it has an image.
+    pub(crate) fn scratch(&self, id: &ContainerId) -> PathBuf {
+        self.scratch_dir.join(id.as_str())
+    }
+
+    /// Removes a container's runtime directory `dir` and its scratch directory.
+    pub(crate) fn remove_dirs(
+        &self,
+        id: &ContainerId,
+        dir: &std::path::Path,
+    ) -> std::io::Result<()> {
+        remove_dir(dir)?;
+        remove_dir(&self.scratch(id))
     }
 }
 

@@ -39,10 +39,16 @@ pub const MIN_MEMORY_BYTES: u64 = 32 << 20;
 /// How the agent sets up the native containerizer.
 #[derive(Clone, Debug)]
 pub struct NativeConfig {
-    /// Where the containerizer keeps its records, each container's status file and its
-    /// overlay upper/work directories (`<runtime_dir>/containers/<id>/`). Use the same
-    /// directory across agent restarts: recovery reads it.
+    /// Where the containerizer keeps each container's record and status file
+    /// (`<runtime_dir>/containers/<id>/`): state that must survive an agent restart
+    /// but not a reboot (Mesos's `--runtime_dir`), so a tmpfs such as `/run` suits it,
+    /// and keeps launches off the disk. Use the same directory across agent restarts:
+    /// recovery reads it.
     pub runtime_dir: PathBuf,
+    /// Where containers with an image get their overlay's writable layer
+    /// (`<scratch_dir>/<id>/{upper,work,rootfs}`): what a task writes to its root
+    /// filesystem, so it belongs on the agent's disk, not in memory.
+    pub scratch_dir: PathBuf,
     /// Where rootfs tarballs are unpacked, once each (`<image_store>/<key>/`).
     pub image_store: PathBuf,
     /// The isolators to run (`--isolation`).
@@ -61,12 +67,14 @@ pub struct NativeConfig {
 }
 
 impl NativeConfig {
-    /// Defaults: images under `<runtime_dir>/images`, [`Isolation::default`], cgroups
-    /// under `drover`, no CFS quota, no default process limit, detected hierarchy.
+    /// Defaults: images under `<runtime_dir>/images`, overlay layers under
+    /// `<runtime_dir>/scratch`, [`Isolation::default`], cgroups under `drover`, no CFS
+    /// quota, no default process limit, detected hierarchy.
     pub fn new(runtime_dir: impl Into<PathBuf>) -> Self {
         let runtime_dir = runtime_dir.into();
         NativeConfig {
             image_store: runtime_dir.join("images"),
+            scratch_dir: runtime_dir.join("scratch"),
             runtime_dir,
             isolation: Isolation::default(),
             cgroups_root: "drover".into(),

@@ -25,7 +25,7 @@ use crate::cgroups::{kill, ContainerCgroup};
 use crate::container::{self, ExitFacts, Record};
 use crate::exit::{self, Watch};
 use crate::native::{
-    remove_dir, Inner, Slot, EXTRA_BOOT_ID, EXTRA_START_TIME, KILL_TIMEOUT, NAME, REMOVE_TIMEOUT,
+    Inner, Slot, EXTRA_BOOT_ID, EXTRA_START_TIME, KILL_TIMEOUT, NAME, REMOVE_TIMEOUT,
 };
 
 impl Inner {
@@ -139,6 +139,15 @@ impl Inner {
             )
         })?;
         orphans.extend(listed);
+        // Overlay layers of containers whose records are gone (a reboot emptied a
+        // runtime dir on tmpfs).
+        if let Ok(entries) = std::fs::read_dir(&self.scratch_dir) {
+            orphans.extend(
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned)),
+            );
+        }
         for name in orphans {
             let id = ContainerId::new(name.clone());
             if known_ids.contains(&id) || self.lock().live.contains_key(&id) {
@@ -180,7 +189,8 @@ impl Inner {
             .await
             .map_err(failed)?;
         if id.is_path_safe() {
-            remove_dir(&container::dir(&self.containers_dir, id)).map_err(failed)?;
+            self.remove_dirs(id, &container::dir(&self.containers_dir, id))
+                .map_err(failed)?;
         }
         tracing::info!(container = %id, "native: destroyed an orphan container");
         Ok(())

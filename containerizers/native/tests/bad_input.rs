@@ -23,6 +23,10 @@ fn assert_clean(c: &NativeContainerizer, state: &Path, id: &str) {
         !state.join("containers").join(id).exists(),
         "runtime dir of {id} left behind"
     );
+    assert!(
+        !state.join("scratch").join(id).exists(),
+        "scratch dir of {id} left behind"
+    );
 }
 
 async fn fails(

@@ -26,6 +26,10 @@ pub struct AgentConfig {
     pub http_listen: SocketAddr,
     /// Work directory: sandboxes under `frameworks/`, checkpoints under `meta/`.
     pub work_dir: PathBuf,
+    /// Runtime directory (`--runtime-dir`, Mesos's `--runtime_dir`): the native and
+    /// posix containerizers' per-container records and status files, which must
+    /// survive an agent restart but not a reboot. `None`: [`default_runtime_dir`].
+    pub runtime_dir: Option<PathBuf>,
     /// Hostname reported to the master (default: the machine's).
     pub hostname: Option<String>,
     /// `--resources`: replaces or carves reservations out of discovered resources.
@@ -98,6 +102,7 @@ impl AgentConfig {
             listen: SocketAddr::from((any, DEFAULT_PORT)),
             http_listen: SocketAddr::from((any, DEFAULT_PORT)),
             work_dir: work_dir.into(),
+            runtime_dir: None,
             hostname: None,
             resources: None,
             attributes: Vec::new(),
@@ -280,5 +285,38 @@ mod tests {
         c.set_attributes("rack:r1;zone:a").unwrap();
         assert_eq!(c.attributes.len(), 2);
         assert!(c.set_attributes("rack").is_err());
+    }
+}
+
+/// The runtime directory of an agent with `work_dir` when `--runtime-dir` is not given:
+/// as root, `/run/drover/agents/<hash of the absolute work dir>` (a tmpfs on systemd
+/// hosts: container launches then write nothing to the disk, and a reboot, which ends
+/// every container, empties it); otherwise, or where `/run` is missing,
+/// `<work_dir>/run`. Each work dir gets its own, so several agents can share a host.
+pub fn default_runtime_dir(work_dir: &std::path::Path) -> PathBuf {
+    let run = std::path::Path::new("/run");
+    if !nix::unistd::Uid::effective().is_root() || !run.is_dir() {
+        return work_dir.join("run");
+    }
+    let absolute = std::path::absolute(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
+    // FNV-1a: stable across builds and releases, unlike std's hasher.
+    let hash = absolute
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    run.join("drover")
+        .join("agents")
+        .join(format!("{hash:016x}"))
+}
+
+impl AgentConfig {
+    /// `--runtime-dir`, or [`default_runtime_dir`] of the work dir.
+    pub fn effective_runtime_dir(&self) -> PathBuf {
+        self.runtime_dir
+            .clone()
+            .unwrap_or_else(|| default_runtime_dir(&self.work_dir))
     }
 }

@@ -89,8 +89,14 @@ impl Cluster {
             .expect("drover run runs")
     }
 
-    fn native_dir(&self) -> PathBuf {
-        self.home.path().join("agents/0/containerizers/native")
+    /// The agent's native containerizer state: per-container records in its runtime
+    /// dir, overlay layers in its work dir.
+    fn native_dirs(&self) -> [PathBuf; 2] {
+        let work_dir = self.home.path().join("agents/0");
+        [
+            drover_agent::config::default_runtime_dir(&work_dir).join("native/containers"),
+            work_dir.join("containerizers/native/scratch"),
+        ]
     }
 
     /// The agent's cgroup directories (those that exist) on every hierarchy.
@@ -348,9 +354,11 @@ fn drover_run_with_a_native_rootfs_image() {
 
     // Nothing half-made is left: no container runtime dirs or cgroups, and the image
     // store holds exactly the one good tarball.
-    let containers = cluster.native_dir().join("containers");
-    poll("every container's runtime dir to go", || {
-        std::fs::read_dir(&containers).map_or(true, |mut d| d.next().is_none())
+    poll("every container's runtime and scratch dir to go", || {
+        cluster
+            .native_dirs()
+            .iter()
+            .all(|dir| std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()))
     });
     let cgroups = cluster.agent_cgroups();
     assert!(
@@ -366,11 +374,16 @@ fn drover_run_with_a_native_rootfs_image() {
                 .all(|e| !e.path().is_dir())
         })
     });
-    let store: Vec<_> = std::fs::read_dir(cluster.native_dir().join("images"))
-        .expect("image store")
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let store: Vec<_> = std::fs::read_dir(
+        cluster
+            .home
+            .path()
+            .join("agents/0/containerizers/native/images"),
+    )
+    .expect("image store")
+    .flatten()
+    .map(|e| e.file_name())
+    .collect();
     assert_eq!(store.len(), 1, "{store:?}");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     assert!(

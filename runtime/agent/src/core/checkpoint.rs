@@ -21,13 +21,18 @@
 //! takes it with [`AgentCore::take_checkpoint_due`] after each input and hands the
 //! checkpoint to its writer. Changes come in two kinds ([`CheckpointDue`]):
 //!
-//! - **durable** (a task, an executor, a container, a received status update...): the
-//!   input's commands that depend on it wait until it is on disk, so that an update is
-//!   durable before it is forwarded to the master or acknowledged to its executor;
-//! - **lazy** (only acknowledgements recorded): nothing waits for it, and it is written
-//!   with the next durable change (or shortly after, when none comes). Losing it in a
-//!   crash only makes the recovered agent send the acknowledged update again, which the
-//!   at-least-once protocol already allows (the framework acknowledges a duplicate).
+//! - **durable** (a task, an executor, an update the agent made, a terminal update):
+//!   the input's commands wait until it is on disk, so such an update is durable
+//!   before it is forwarded to the master and a task before it reaches its executor;
+//! - **lazy** (acknowledgements, a container's handle, an executor's subscription, a
+//!   non-terminal update from a subscribed executor): nothing waits for it, and it is
+//!   written with the next durable change (or shortly after, when none comes). What a
+//!   crash can lose of it is recovered or harmless: an acknowledgement lost makes the
+//!   agent resend an update, which at-least-once delivery allows; the executor keeps
+//!   its updates until the framework acknowledges them and hands them over again when
+//!   it re-subscribes (as Mesos's executor driver does), and lists the tasks it has, so
+//!   queued tasks are not sent twice; if the executor died too, the recovered agent
+//!   ends its tasks with a terminal update of its own, which supersedes what was lost.
 
 use super::AgentCore;
 use drover_proto::{

@@ -28,16 +28,16 @@ impl AgentCore {
                 framework_id,
                 executor_id,
                 container_id,
+                unacknowledged_tasks,
                 unacknowledged_updates,
-                ..
-            } => self.subscribe(
-                now,
-                conn,
-                framework_id,
-                executor_id,
-                container_id,
-                unacknowledged_updates,
-            ),
+            } => {
+                let has: Vec<TaskId> = unacknowledged_tasks
+                    .into_iter()
+                    .map(|t| t.task_id)
+                    .collect();
+                let ids = (framework_id, executor_id, container_id);
+                self.subscribe(now, conn, ids, &has, unacknowledged_updates)
+            }
             ExecutorCall::Update { status } => {
                 let Some((fid, eid)) = self.conns.get(&conn).cloned() else {
                     self.reject(conn, "update before Subscribe");
@@ -67,13 +67,22 @@ impl AgentCore {
         self.out.push(Command::DisconnectExecutor { conn });
     }
 
+    /// An executor subscribes (first time, or again after it or the agent restarted):
+    /// it gets `Subscribed`, then `Launch` for each queued task it does not report
+    /// having, and `Kill` for each task it has that was killed while it was away.
+    ///
+    /// The subscription is checkpointed lazily: nothing outside the agent depends on it.
+    /// Its `Launch`es still wait for the durable checkpoint of their tasks (the shell
+    /// holds commands behind a pending durable write), so no task reaches an executor
+    /// before the agent has it on disk. If the agent dies before the subscription is
+    /// written, the recovered agent still has those tasks queued; the executor, which
+    /// lists the tasks it has when it subscribes again, is not sent them twice.
     fn subscribe(
         &mut self,
         now: Instant,
         conn: ExecutorConn,
-        fid: FrameworkId,
-        eid: ExecutorId,
-        cid: ContainerId,
+        (fid, eid, cid): (FrameworkId, ExecutorId, ContainerId),
+        has: &[TaskId],
         unacknowledged: Vec<TaskStatus>,
     ) {
         let owner_ok = self
@@ -103,7 +112,7 @@ impl AgentCore {
             _ => None,
         };
         ex.phase = Phase::Running(conn);
-        self.checkpoint_due = true;
+        self.checkpoint_lazy = true;
         if let Some(t) = ex.timer.take() {
             self.timers.cancel(t);
         }
@@ -111,7 +120,15 @@ impl AgentCore {
         let executor_info = ex.info.clone();
         let tasks: Vec<_> = launches
             .iter()
+            .filter(|t| !has.contains(t))
             .filter_map(|t| ex.tasks.get(t).map(|t| t.info.clone()))
+            .collect();
+        // Killed while queued, after an agent restart lost the subscription that had
+        // already sent them: the agent reported them killed; the executor must stop them.
+        let kills: Vec<TaskId> = has
+            .iter()
+            .filter(|t| ex.tasks.get(*t).is_some_and(|t| t.kill_requested))
+            .cloned()
             .collect();
         if let Some(old) = old {
             self.conns.remove(&old);
@@ -133,6 +150,14 @@ impl AgentCore {
         for task in tasks {
             self.out
                 .push(to_executor(conn, ExecutorEvent::Launch { task }));
+        }
+        for task_id in kills {
+            let kill_policy = None;
+            let event = ExecutorEvent::Kill {
+                task_id,
+                kill_policy,
+            };
+            self.out.push(to_executor(conn, event));
         }
         self.recovery_progress(&cid);
     }

@@ -29,7 +29,7 @@ impl AgentCore {
     ) {
         let fw = self.frameworks.get(framework_id);
         if fw.is_some_and(|f| f.shutting_down) {
-            self.set_task_state(framework_id, &status.task_id, status.state);
+            self.set_task_state(framework_id, &status.task_id, status.state, true);
             if status.state.is_terminal() {
                 self.remove_task(framework_id, &status.task_id);
             }
@@ -37,12 +37,18 @@ impl AgentCore {
         }
         let fresh = self.new_uuid();
         let (task_id, state) = (status.task_id.clone(), status.state);
+        // The executor keeps a non-terminal update until the framework acknowledges
+        // it and hands it over again when it re-subscribes: while it lives it is the
+        // update's durable copy, so the agent forwards it without waiting for the disk
+        // (see `checkpoint`). The agent's own updates, and terminal ones (after which
+        // the executor may exit), are durable before they leave.
+        let durable = status.source != TaskStatusSource::Executor || state.is_terminal();
         let mut msgs = std::mem::take(&mut self.scratch);
         let outcome = self.sum.update(now, framework_id, status, fresh, &mut msgs);
         self.send_updates(&mut msgs);
         self.scratch = msgs;
         if outcome == super::status_updates::UpdateOutcome::Queued {
-            self.set_task_state(framework_id, &task_id, state);
+            self.set_task_state(framework_id, &task_id, state, durable);
         }
     }
 
@@ -93,11 +99,14 @@ impl AgentCore {
         }
     }
 
+    /// Records a task's latest state; `durable`: whether the commands that follow
+    /// must wait for it to be on disk (otherwise it is written lazily).
     pub(super) fn set_task_state(
         &mut self,
         framework_id: &FrameworkId,
         task_id: &TaskId,
         state: TaskState,
+        durable: bool,
     ) {
         let Some(fw) = self.frameworks.get_mut(framework_id) else {
             self.checkpoint_due = true;
@@ -112,7 +121,11 @@ impl AgentCore {
             return;
         };
         if !ex.is_mock() {
-            self.checkpoint_due = true;
+            if durable {
+                self.checkpoint_due = true;
+            } else {
+                self.checkpoint_lazy = true;
+            }
         }
         if let Some(task) = ex.tasks.get_mut(task_id) {
             if !task.state.is_terminal() {

@@ -367,13 +367,17 @@ fn build_containerizers(
                 ));
             }
             ContainerizerKind::Posix => {
-                let dir = config.work_dir.join("containerizers").join("posix");
+                let dir = config.effective_runtime_dir().join("posix");
                 members.push(Arc::new(PosixContainerizer::new(dir)?));
             }
             ContainerizerKind::Mock => members.push(Arc::new(MockContainerizer::new())),
             ContainerizerKind::Native => {
                 let dir = config.work_dir.join("containerizers").join("native");
-                let mut cfg = drover_containerizer_native::NativeConfig::new(dir);
+                let mut cfg = drover_containerizer_native::NativeConfig::new(
+                    config.effective_runtime_dir().join("native"),
+                );
+                cfg.image_store = dir.join("images");
+                cfg.scratch_dir = dir.join("scratch");
                 cfg.isolation = drover_containerizer_native::Isolation::parse(&config.isolation)?;
                 cfg.cgroups_enable_cfs = config.cgroups_enable_cfs;
                 cfg.cgroups_root = config.cgroups_root.clone();

@@ -22,6 +22,11 @@ pub(crate) struct AgentArgs {
     /// Work directory (sandboxes, checkpoints).
     #[arg(long, default_value = "/var/lib/drover/agent")]
     work_dir: PathBuf,
+    /// Runtime directory: containers' records and status files, kept across agent
+    /// restarts but not reboots (default, as root: `/run/drover/agents/<hash of the
+    /// work dir>`; otherwise `<work-dir>/run`).
+    #[arg(long)]
+    runtime_dir: Option<PathBuf>,
     /// Resources, replacing discovered ones, e.g. `cpus:4;mem:8192;cpus(analytics):2`.
     #[arg(long)]
     resources: Option<String>,
@@ -102,6 +107,7 @@ fn config(a: &AgentArgs) -> Result<AgentConfig> {
     c.listen = crate::resolve(&a.listen, 5051)?;
     c.http_listen = crate::resolve(&a.http, 5051)?;
     c.hostname = a.hostname.clone();
+    c.runtime_dir = a.runtime_dir.clone();
     if let Some(r) = &a.resources {
         c.resources = Some(
             r.parse()

@@ -296,6 +296,13 @@ impl ExecutorCore {
                 out.push(Command::Deliver(callback));
             }
             ExecutorEvent::Launch { task } => {
+                // A restarted agent that lost the subscription may send a task again
+                // (the executor lists its tasks when it re-subscribes, so only a race
+                // with that leaves one): the executor already runs it.
+                if self.tasks.contains_key(&task.task_id) {
+                    tracing::warn!(task = %task.task_id, "Launch of a task this executor already has: ignored");
+                    return;
+                }
                 self.tasks.insert(task.task_id.clone(), task.clone());
                 out.push(Command::Deliver(Callback::Launch(task)));
             }

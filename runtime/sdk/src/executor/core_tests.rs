@@ -141,6 +141,17 @@ fn resubscribes_with_unacknowledged_tasks_and_updates() {
 }
 
 #[test]
+fn a_task_launched_again_is_ignored() {
+    let t0 = Instant::now();
+    let mut core = running_core(t0);
+    let out = core.handle(t0, Input::Event(ExecutorEvent::Launch { task: task("t1") }));
+    assert_eq!(out, vec![Command::Deliver(Callback::Launch(task("t1")))]);
+    let again = core.handle(t0, Input::Event(ExecutorEvent::Launch { task: task("t1") }));
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(core.unacknowledged_tasks().count(), 1);
+}
+
+#[test]
 fn an_acknowledgement_with_an_unknown_uuid_retires_the_oldest_update_of_the_task() {
     let t0 = Instant::now();
     let mut core = running_core(t0);

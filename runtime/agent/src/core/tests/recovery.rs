@@ -86,11 +86,16 @@ fn the_checkpoint_is_due_on_durable_changes_and_holds_tasks_and_streams() {
         container_id: spec.container_id.clone(),
     });
     b.subscribe(1, &spec);
+    assert_eq!(
+        b.core.take_checkpoint_due(),
+        Some(CheckpointDue::Lazy),
+        "the container's handle and the subscription are written lazily"
+    );
     let up = updates(&b.executor(1, exec_update("t1", TaskState::Running))).remove(0);
     assert_eq!(
         b.core.take_checkpoint_due(),
-        Some(CheckpointDue::Durable),
-        "an update is persisted before it is sent"
+        Some(CheckpointDue::Lazy),
+        "the executor keeps a non-terminal update until it is acknowledged"
     );
     let cp = b.core.checkpoint();
     assert_eq!(cp.agent_id, Some("agent-1".into()));
@@ -111,6 +116,68 @@ fn the_checkpoint_is_due_on_durable_changes_and_holds_tasks_and_streams() {
     let cp = b.core.checkpoint();
     assert!(cp.streams[0].pending.is_empty());
     assert_eq!(cp.streams[0].acknowledged, vec![up.uuid.unwrap()]);
+    let fin = updates(&b.executor(1, exec_update("t1", TaskState::Finished))).remove(0);
+    assert_eq!(fin.state, TaskState::Finished);
+    assert_eq!(
+        b.core.take_checkpoint_due(),
+        Some(CheckpointDue::Durable),
+        "a terminal update is persisted before it is sent: the executor may exit after it"
+    );
+}
+
+#[test]
+fn a_restart_that_lost_the_subscription_does_not_launch_a_task_twice() {
+    let mut old = Bench::registered(&[ContainerizerKind::Posix]);
+    let spec = launches(&old.run(command_task("t1"))).remove(0);
+    let cid = spec.container_id.clone();
+    old.input(Input::ContainerLaunched {
+        container_id: cid.clone(),
+    });
+    // The checkpoint on disk when the agent dies: t1 queued, the subscription that
+    // sent it to the executor not written yet.
+    let (mut b, _) = restart(&old, &[&cid], &[]);
+    b.input(Input::Start);
+    b.input(Input::MasterConnected);
+    reregistered(&mut b);
+    let resubscribe = |b: &mut Bench, conn: u64| {
+        b.executor(
+            conn,
+            ExecutorCall::Subscribe {
+                framework_id: "fw-1".into(),
+                executor_id: "t1".into(),
+                container_id: cid.clone(),
+                unacknowledged_tasks: vec![command_task("t1")],
+                unacknowledged_updates: vec![],
+            },
+        )
+    };
+    let cmds = resubscribe(&mut b, 7);
+    let events = to_executors(&cmds);
+    assert!(matches!(events[0].1, ExecutorEvent::Subscribed { .. }));
+    assert_eq!(events.len(), 1, "the executor has t1: {events:?}");
+
+    // Killed while the executor was away: it gets a Kill when it is back.
+    let (mut b, _) = restart(&old, &[&cid], &[]);
+    b.input(Input::Start);
+    b.input(Input::MasterConnected);
+    reregistered(&mut b);
+    let cmds = b.master(MasterToAgent::KillTask {
+        framework_id: "fw-1".into(),
+        task_id: "t1".into(),
+        kill_policy: None,
+    });
+    assert_eq!(states(&cmds), vec![("t1".to_owned(), TaskState::Killed)]);
+    let events = to_executors(&resubscribe(&mut b, 8));
+    assert_eq!(
+        events[1..],
+        [(
+            8,
+            ExecutorEvent::Kill {
+                task_id: "t1".into(),
+                kill_policy: None
+            }
+        )]
+    );
 }
 
 #[test]
