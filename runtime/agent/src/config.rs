@@ -236,6 +236,39 @@ pub enum ConfigError {
     CurrentExe(#[source] std::io::Error),
 }
 
+/// The runtime directory of an agent with `work_dir` when `--runtime-dir` is not given:
+/// as root, `/run/drover/agents/<hash of the absolute work dir>` (a tmpfs on systemd
+/// hosts: container launches then write nothing to the disk, and a reboot, which ends
+/// every container, empties it); otherwise, or where `/run` is missing,
+/// `<work_dir>/run`. Each work dir gets its own, so several agents can share a host.
+pub fn default_runtime_dir(work_dir: &std::path::Path) -> PathBuf {
+    let run = std::path::Path::new("/run");
+    if !nix::unistd::Uid::effective().is_root() || !run.is_dir() {
+        return work_dir.join("run");
+    }
+    let absolute = std::path::absolute(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
+    // FNV-1a: stable across builds and releases, unlike std's hasher.
+    let hash = absolute
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    run.join("drover")
+        .join("agents")
+        .join(format!("{hash:016x}"))
+}
+
+impl AgentConfig {
+    /// `--runtime-dir`, or [`default_runtime_dir`] of the work dir.
+    pub fn effective_runtime_dir(&self) -> PathBuf {
+        self.runtime_dir
+            .clone()
+            .unwrap_or_else(|| default_runtime_dir(&self.work_dir))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,38 +318,5 @@ mod tests {
         c.set_attributes("rack:r1;zone:a").unwrap();
         assert_eq!(c.attributes.len(), 2);
         assert!(c.set_attributes("rack").is_err());
-    }
-}
-
-/// The runtime directory of an agent with `work_dir` when `--runtime-dir` is not given:
-/// as root, `/run/drover/agents/<hash of the absolute work dir>` (a tmpfs on systemd
-/// hosts: container launches then write nothing to the disk, and a reboot, which ends
-/// every container, empties it); otherwise, or where `/run` is missing,
-/// `<work_dir>/run`. Each work dir gets its own, so several agents can share a host.
-pub fn default_runtime_dir(work_dir: &std::path::Path) -> PathBuf {
-    let run = std::path::Path::new("/run");
-    if !nix::unistd::Uid::effective().is_root() || !run.is_dir() {
-        return work_dir.join("run");
-    }
-    let absolute = std::path::absolute(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
-    // FNV-1a: stable across builds and releases, unlike std's hasher.
-    let hash = absolute
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    run.join("drover")
-        .join("agents")
-        .join(format!("{hash:016x}"))
-}
-
-impl AgentConfig {
-    /// `--runtime-dir`, or [`default_runtime_dir`] of the work dir.
-    pub fn effective_runtime_dir(&self) -> PathBuf {
-        self.runtime_dir
-            .clone()
-            .unwrap_or_else(|| default_runtime_dir(&self.work_dir))
     }
 }

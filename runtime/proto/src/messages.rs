@@ -413,8 +413,10 @@ pub enum ExecutorCall {
         /// Updates it sent that were not acknowledged yet.
         unacknowledged_updates: Vec<TaskStatus>,
     },
-    /// A task's new status. The agent gives it a uuid, checkpoints it, forwards it and
-    /// later sends `Acknowledged` back.
+    /// A task's new status. The agent gives it a uuid (unless it has one), checkpoints
+    /// it, forwards it and sends `Acknowledged` back once the framework acknowledged
+    /// it. The executor keeps it until then and lists it in its next `Subscribe`: a
+    /// non-terminal update is forwarded before the agent's checkpoint is on disk.
     Update {
         /// The status (source Executor).
         status: TaskStatus,

@@ -145,8 +145,8 @@ impl AgentActor {
     /// Launches the containers of `cmds` now, without waiting for the checkpoint that
     /// records their tasks to be durable: the launch (and the executor's start-up)
     /// overlaps the fsync. This is safe because nothing the outside world sees depends
-    /// on the launch alone: the tasks reach the executor, and their status updates the
-    /// master, only after a later durable checkpoint, which contains the task. If the
+    /// on the launch alone: the tasks reach the executor only after the durable
+    /// checkpoint that contains them (commands stay in order behind it). If the
     /// agent dies before the task's checkpoint is durable, the recovered agent does not
     /// know the container and destroys it as an orphan (the same as a crash between a
     /// launch and the checkpoint of its handle, a window that always existed), and the

@@ -2,9 +2,10 @@
 //! written on the actor's thread. The actor hands it numbered checkpoints; it writes
 //! the newest one queued (older ones are contained in it), then reports the number as
 //! durable. The actor holds the commands that followed a durable checkpoint until then,
-//! so a status update is forwarded only once it is on disk, and in order.
+//! so an update that must be durable is forwarded only once it is on disk, and in order.
 //!
-//! A *lazy* checkpoint (acknowledgements only, `sync: false`) is not written by itself:
+//! A *lazy* checkpoint (acknowledgements, subscriptions, non-terminal executor updates:
+//! see `core::checkpoint`; `sync: false`) is not written by itself:
 //! nothing waits for it, so it is kept until the next durable one, which contains it
 //! (one fsync for both), or written after [`LAZY_FLUSH`] without one. So the journal
 //! only ever holds lines that were fsynced (but for a torn last write), and an

@@ -6,7 +6,8 @@
 //! ```text
 //!  feed(input) ─▶ core.handle ─▶ checkpoint due? ─▶ writer.submit(seq, sync)
 //!                 durable ─▶ launch containers now, hold the other commands
-//!                 lazy (acks only) ─▶ hold nothing (unless older commands are held)
+//!                 lazy (acks, subscriptions, non-terminal executor updates)
+//!                      ─▶ hold nothing (unless older commands are held)
 //!  CheckpointDurable(Ok(seq)) ─▶ run the held commands   (Err ─▶ the agent exits)
 //!  started ─▶ Recover(checkpoint, running, gone) ─▶ wait() on each re-attached container
 //!  launch ─▶ Launched{handle} ─▶ handles[cid] ─▶ ContainerLaunched ─▶ wait() ─▶ ContainerExited
