@@ -58,16 +58,31 @@ impl Inner {
                 ));
             }
             if !fs {
-                return Some("native: images need `filesystem/linux` isolation, which this agent does not run".into());
+                return Some(format!(
+                    "native: images need {}",
+                    self.lacking(IsolatorName::FilesystemLinux)
+                ));
             }
         }
         if !config.kind.volumes.is_empty() && !fs {
-            return Some(
-                "native: volumes need `filesystem/linux` isolation, which this agent does not run"
-                    .into(),
-            );
+            return Some(format!(
+                "native: volumes need {}",
+                self.lacking(IsolatorName::FilesystemLinux)
+            ));
         }
         None
+    }
+
+    /// "`name` isolation, which this agent does not run", with the kernel's reason if
+    /// the agent dropped it at start.
+    fn lacking(&self, name: IsolatorName) -> String {
+        match self.config.dropped.iter().find(|(n, _)| *n == name) {
+            Some((_, why)) => format!(
+                "`{name}` isolation, which the agent dropped at start because this host \
+                 cannot support it: {why}"
+            ),
+            None => format!("`{name}` isolation, which this agent does not run"),
+        }
     }
 
     fn validate(
@@ -91,10 +106,23 @@ impl Inner {
             ));
         }
         if !options.rlimits.is_empty() && !self.config.isolation.has(IsolatorName::PosixRlimits) {
-            return Err(
-                "rlimit options need `posix/rlimits` isolation, which this agent does not run"
-                    .into(),
-            );
+            return Err(format!(
+                "rlimit options need {}",
+                self.lacking(IsolatorName::PosixRlimits)
+            ));
+        }
+        let dropped = |n: IsolatorName| self.config.dropped.iter().any(|(d, _)| *d == n);
+        if options.network_none == Some(true) && dropped(IsolatorName::NetworkNone) {
+            return Err(format!(
+                "a private network needs {}",
+                self.lacking(IsolatorName::NetworkNone)
+            ));
+        }
+        if config.limits.pids.is_some_and(|p| p > 0) && dropped(IsolatorName::CgroupsPids) {
+            return Err(format!(
+                "a process limit needs {}",
+                self.lacking(IsolatorName::CgroupsPids)
+            ));
         }
         Ok(options)
     }

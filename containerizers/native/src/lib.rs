@@ -55,4 +55,4 @@ pub use error::NativeError;
 pub use isolation::{Isolation, IsolatorName, UnknownIsolator};
 pub use native::{NativeContainerizer, EXTRA_BOOT_ID, EXTRA_CGROUP, EXTRA_START_TIME, NAME};
 pub use options::{ContainerOptions, ImageFor, NativeConfig, MIN_MEMORY_BYTES};
-pub use probe::probe;
+pub use probe::{decide, probe, probe_isolators, HostFacts, Probed};

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::cgroups::Hierarchy;
-use crate::isolation::Isolation;
+use crate::isolation::{Isolation, IsolatorName};
 use crate::launcher::Rlimit;
 
 /// Option key: host path of the executor binary.
@@ -53,6 +53,10 @@ pub struct NativeConfig {
     pub image_store: PathBuf,
     /// The isolators to run (`--isolation`).
     pub isolation: Isolation,
+    /// Isolators asked for that the kernel cannot support, with the reason (from
+    /// [`probe_isolators`](crate::probe_isolators)): a task that needs one fails at
+    /// launch with a message naming it.
+    pub dropped: Vec<(IsolatorName, String)>,
     /// Directory, under each cgroup hierarchy's mount, holding the containers'
     /// cgroups (`--cgroups_root`, default `drover`). Everything under it that the agent
     /// does not know is destroyed at recovery: give each agent its own.
@@ -77,6 +81,7 @@ impl NativeConfig {
             scratch_dir: runtime_dir.join("scratch"),
             runtime_dir,
             isolation: Isolation::default(),
+            dropped: Vec::new(),
             cgroups_root: "drover".into(),
             cgroups_enable_cfs: false,
             pids_max: None,

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use drover_containerizer_native::cgroups::Hierarchy;
-use drover_containerizer_native::{Isolation, NativeConfig, NativeContainerizer, NativeError};
+use drover_containerizer_native::{
+    Isolation, IsolatorName, NativeConfig, NativeContainerizer, NativeError,
+};
 use drover_containerizers::{ContainerId, Containerizer, ContainerizerError, LaunchResult, Volume};
 
 const NAME: &str = "bad-input";
@@ -162,6 +164,51 @@ async fn bad_launches_fail_clearly_and_leave_nothing() {
         .unwrap();
     assert!(matches!(r, LaunchResult::NotSupported { .. }), "{r:?}");
     assert_clean(&c, &state, "registry");
+}
+
+/// An optional isolator the kernel could not support was dropped at agent start: the
+/// tasks that need it fail naming it and the reason, and leave nothing behind.
+#[tokio::test]
+async fn tasks_needing_a_dropped_isolator_fail_naming_it() {
+    if common::skip() {
+        return;
+    }
+    let name = "dropped-isolator";
+    let _cleanup = common::Cleanup(name);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut config = common::config(&state, name);
+    config.isolation = Isolation::parse("cgroups/cpu,cgroups/mem,namespaces/pid").unwrap();
+    config.dropped = vec![
+        (IsolatorName::CgroupsPids, "no pids controller here".into()),
+        (IsolatorName::FilesystemLinux, "no overlayfs here".into()),
+        (IsolatorName::NetworkNone, "no netns here".into()),
+    ];
+    let c = common::build(config).unwrap();
+    c.recover(&[]).await.unwrap();
+    let sandbox = dir.path().join("s");
+
+    let mut pids = common::shell("true", &sandbox);
+    pids.limits.pids = Some(10);
+    fails(&c, &state, "pids", pids, "`cgroups/pids` isolation, which the agent dropped at start because this host cannot support it: no pids controller here").await;
+
+    let mut net = common::shell("true", &sandbox);
+    net.kind.options.insert("network".into(), "none".into());
+    fails(&c, &state, "net", net, "no netns here").await;
+
+    let mut image = common::shell("true", &sandbox);
+    image.kind.image = Some(dir.path().display().to_string());
+    let r = c.launch(&ContainerId::new("image"), image).await.unwrap();
+    match r {
+        LaunchResult::NotSupported { reason } => {
+            assert!(
+                reason.contains("`filesystem/linux`") && reason.contains("no overlayfs here"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected NotSupported, got {other:?}"),
+    }
+    assert_clean(&c, &state, "image");
 }
 
 #[test]

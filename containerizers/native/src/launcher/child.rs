@@ -7,7 +7,7 @@
 //!     signals to default; block CHLD, TERM, INT, HUP, QUIT, USR1, USR2
 //!     join the cgroups (write 0 to each cgroup.procs)  ← "isolate": before anything runs
 //!     mount plan (private /, overlay, proc, /dev, binds, pivot_root), hostname, lo up
-//!     fork ──▶ main: unblock signals, setsid, rlimits, user, chdir, execve
+//!     clone(VM|VFORK) ──▶ main: unblock signals, setsid, rlimits, user, chdir, execve
 //!     close the error pipe (the parent sees EOF once main's exec closed its copy)
 //!     loop: sigwaitinfo ─▶ SIGCHLD: reap every zombie; main gone ─▶ status → fd 4, exit
 //!                       └▶ other: forward to main
@@ -187,20 +187,32 @@ pub(crate) unsafe fn init(
             fail(Stage::Loopback, 0);
         }
 
-        let pid = libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
+        // The main process shares init's memory until its exec (vfork semantics, as
+        // posix_spawn does): no second copy of the agent's page tables, no
+        // copy-on-write faults, no teardown of the copy at exec. It runs on a stack of
+        // its own, and init is suspended until it has exec'd or exited.
+        let stack = libc::mmap(
+            ptr::null_mut(),
+            MAIN_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        );
+        if stack == libc::MAP_FAILED {
+            fail(Stage::Fork, 0);
+        }
+        let mut main_args = MainArgs { spec, argv, envp };
+        let pid = libc::clone(
+            main_entry,
+            stack.cast::<u8>().add(MAIN_STACK).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut main_args).cast(),
         );
         if pid < 0 {
             fail(Stage::Fork, 0);
         }
-        if pid == 0 {
-            exec_main(spec, argv, envp);
-        }
+        libc::munmap(stack, MAIN_STACK);
         libc::close(ERR_FD);
         let main = pid as libc::pid_t;
         loop {
@@ -321,7 +333,27 @@ unsafe fn loopback_up() -> bool {
     }
 }
 
-/// The main process: from init's fork to the exec of the command.
+/// Stack of the main process between its clone and its exec.
+const MAIN_STACK: usize = 256 * 1024;
+
+/// What the main process needs, passed through `clone`'s argument.
+struct MainArgs<'a> {
+    spec: &'a CSpec,
+    argv: &'a [*const c_char],
+    envp: &'a [*const c_char],
+}
+
+/// Entry point of the main process (see [`init`]): `arg` is init's [`MainArgs`].
+extern "C" fn main_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points to init's `MainArgs`, alive while init waits for this
+    // process to exec or exit (CLONE_VFORK).
+    unsafe {
+        let a = &*arg.cast::<MainArgs<'_>>();
+        exec_main(a.spec, a.argv, a.envp)
+    }
+}
+
+/// The main process: from init's clone to the exec of the command.
 unsafe fn exec_main(spec: &CSpec, argv: &[*const c_char], envp: &[*const c_char]) -> ! {
     let fail = |stage, index| fail_on(ERR_FD, stage, index, EXIT_EXEC_FAILED);
     // SAFETY: system calls on data owned by `spec`; `argv`/`envp` are NULL-terminated.

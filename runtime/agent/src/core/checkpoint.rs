@@ -24,15 +24,19 @@
 //! - **durable** (a task, an executor, an update the agent made, a terminal update):
 //!   the input's commands wait until it is on disk, so such an update is durable
 //!   before it is forwarded to the master and a task before it reaches its executor;
-//! - **lazy** (acknowledgements, a container's handle, an executor's subscription, a
-//!   non-terminal update from a subscribed executor): nothing waits for it, and it is
-//!   written with the next durable change (or shortly after, when none comes). What a
-//!   crash can lose of it is recovered or harmless: an acknowledgement lost makes the
-//!   agent resend an update, which at-least-once delivery allows; the executor keeps
-//!   its updates until the framework acknowledges them and hands them over again when
-//!   it re-subscribes (as Mesos's executor driver does), and lists the tasks it has, so
-//!   queued tasks are not sent twice; if the executor died too, the recovered agent
-//!   ends its tasks with a terminal update of its own, which supersedes what was lost.
+//! - **prompt** (a container's handle, an executor's subscription, a non-terminal
+//!   update from a subscribed executor): written at once, but nothing waits for it;
+//! - **lazy** (acknowledgements only): nothing waits for it, and it is written with the
+//!   next durable or prompt change (or after a short quiet, when none comes).
+//!
+//! What a crash can lose of a prompt or lazy change (a prompt one only within its own
+//! fsync) is recovered or harmless: an acknowledgement lost makes the agent resend an
+//! update, which at-least-once delivery allows; the executor keeps its updates until
+//! the framework acknowledges them and hands them over again when it re-subscribes (as
+//! Mesos's executor driver does), and lists the tasks it has, so queued tasks are not
+//! sent twice; the master keeps a task's newer state when a re-registering agent
+//! reports an older one; a container whose handle was lost is destroyed as an orphan
+//! and its tasks end with an update of the agent's own.
 
 use super::AgentCore;
 use drover_proto::{
@@ -49,6 +53,8 @@ pub enum CheckpointDue {
     /// Only acknowledgements changed: write it with the next durable change; nothing
     /// waits for it.
     Lazy,
+    /// Write it now; nothing waits for it.
+    Prompt,
     /// The commands of the input must wait until it is on disk.
     Durable,
 }
@@ -198,8 +204,11 @@ impl AgentCore {
     pub fn take_checkpoint_due(&mut self) -> Option<CheckpointDue> {
         let durable = std::mem::take(&mut self.checkpoint_due);
         let lazy = std::mem::take(&mut self.checkpoint_lazy);
+        let prompt = std::mem::take(&mut self.checkpoint_prompt);
         if durable {
             Some(CheckpointDue::Durable)
+        } else if prompt {
+            Some(CheckpointDue::Prompt)
         } else if lazy {
             Some(CheckpointDue::Lazy)
         } else {
@@ -210,6 +219,11 @@ impl AgentCore {
     /// Marks the checkpoint as changed, durably.
     pub(super) fn checkpoint_changed(&mut self) {
         self.checkpoint_due = true;
+    }
+
+    /// Marks the checkpoint as changed, to be written at once with nothing waiting.
+    pub(super) fn checkpoint_changed_promptly(&mut self) {
+        self.checkpoint_prompt = true;
     }
 
     /// Marks the checkpoint as changed by acknowledgements only (lazy).

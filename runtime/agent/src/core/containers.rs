@@ -30,11 +30,11 @@ impl AgentCore {
             self.mock_launched(now, &owner.framework_id, &owner.executor_id, &tid);
             return;
         }
-        // Only the container's handle changes: lazy. Nothing outside the agent depends
-        // on it until the executor subscribes, whose checkpoint is durable and carries
-        // the handle; a crash before that is the window between a launch and its
-        // checkpoint that recovery already handles (the container is not re-attached).
-        self.checkpoint_changed_lazily();
+        // Only the container's handle changes: written at once, but nothing waits for
+        // it (the executor is starting meanwhile). A crash before it is on disk is the
+        // window between a launch and its checkpoint that recovery already handles (the
+        // container is not re-attached but destroyed, and its tasks end).
+        self.checkpoint_changed_promptly();
         let timeout = self.settings.timing.executor_registration_timeout;
         let Some(ex) = self
             .frameworks

@@ -112,7 +112,7 @@ impl AgentCore {
             _ => None,
         };
         ex.phase = Phase::Running(conn);
-        self.checkpoint_lazy = true;
+        self.checkpoint_prompt = true;
         if let Some(t) = ex.timer.take() {
             self.timers.cancel(t);
         }

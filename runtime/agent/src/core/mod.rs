@@ -173,6 +173,7 @@ pub struct AgentCore {
     checkpoint_due: bool,
     /// Acknowledgements in [`checkpoint`](Self::checkpoint) changed (lazy).
     checkpoint_lazy: bool,
+    checkpoint_prompt: bool,
     /// Set while recovered executors are expected to subscribe again.
     recovery: Option<recovery::RecoveryWait>,
     /// Messages for the master held during recovery, sent once registered.
@@ -203,6 +204,7 @@ impl AgentCore {
             scratch: Vec::new(),
             checkpoint_due: false,
             checkpoint_lazy: false,
+            checkpoint_prompt: false,
             recovery: None,
             held_for_master: Vec::new(),
             availability,

@@ -124,7 +124,7 @@ impl AgentCore {
             if durable {
                 self.checkpoint_due = true;
             } else {
-                self.checkpoint_lazy = true;
+                self.checkpoint_prompt = true;
             }
         }
         if let Some(task) = ex.tasks.get_mut(task_id) {

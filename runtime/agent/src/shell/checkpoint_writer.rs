@@ -4,8 +4,9 @@
 //! durable. The actor holds the commands that followed a durable checkpoint until then,
 //! so an update that must be durable is forwarded only once it is on disk, and in order.
 //!
-//! A *lazy* checkpoint (acknowledgements, subscriptions, non-terminal executor updates:
-//! see `core::checkpoint`; `sync: false`) is not written by itself:
+//! A *prompt* checkpoint (see `core::checkpoint`) is written like a durable one; only
+//! the actor does not hold commands behind it. A *lazy* checkpoint (acknowledgements
+//! only, `sync: false`) is not written by itself:
 //! nothing waits for it, so it is kept until the next durable one, which contains it
 //! (one fsync for both), or written after [`LAZY_FLUSH`] without one. So the journal
 //! only ever holds lines that were fsynced (but for a torn last write), and an

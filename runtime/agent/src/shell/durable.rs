@@ -6,8 +6,9 @@
 //! ```text
 //!  feed(input) ─▶ core.handle ─▶ checkpoint due? ─▶ writer.submit(seq, sync)
 //!                 durable ─▶ launch containers now, hold the other commands
-//!                 lazy (acks, subscriptions, non-terminal executor updates)
-//!                      ─▶ hold nothing (unless older commands are held)
+//!                 prompt (handles, subscriptions, non-terminal executor updates)
+//!                      ─▶ written now, hold nothing (unless older commands are held)
+//!                 lazy (acks only) ─▶ hold nothing (unless older commands are held)
 //!  CheckpointDurable(Ok(seq)) ─▶ run the held commands   (Err ─▶ the agent exits)
 //!  started ─▶ Recover(checkpoint, running, gone) ─▶ wait() on each re-attached container
 //!  launch ─▶ Launched{handle} ─▶ handles[cid] ─▶ ContainerLaunched ─▶ wait() ─▶ ContainerExited
@@ -71,8 +72,8 @@ impl AgentActor {
         let mut handles: Vec<_> = self.handles.values().cloned().collect();
         handles.sort_by(|a, b| a.id.cmp(&b.id));
         self.submitted += 1;
-        let sync = due == CheckpointDue::Durable;
-        if sync {
+        let sync = due >= CheckpointDue::Prompt;
+        if due == CheckpointDue::Durable {
             self.needed = self.submitted;
         }
         let job = Job {

@@ -142,7 +142,8 @@ impl Agent {
     pub async fn start(mut config: AgentConfig) -> Result<AgentHandle, StartError> {
         config.validate()?;
         let docker = docker_engine(&config).await?;
-        config.containerizers = usable_containerizers(&config)?;
+        let (usable, dropped) = usable_containerizers(&config)?;
+        config.containerizers = usable;
         let masters = config.master_addrs()?;
         std::fs::create_dir_all(&config.work_dir).map_err(|source| StartError::WorkDir {
             path: config.work_dir.clone(),
@@ -170,7 +171,8 @@ impl Agent {
         let key_path = config.work_dir.join("meta").join(RESET_KEY_FILE);
         node_config.reset_key = Some(ResetKey::load_or_create(&key_path)?);
         let node = Node::new(node_config)?;
-        let containerizer = build_containerizers(&config, docker.as_ref().map(|(r, _)| r.clone()))?;
+        let containerizer =
+            build_containerizers(&config, docker.as_ref().map(|(r, _)| r.clone()), dropped)?;
         let docker_watch = docker.map(|(runner, initial)| docker_watch::DockerWatch {
             runner,
             interval: config.docker_check_interval,
@@ -299,31 +301,48 @@ fn reachable(bound: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, bound.port())
 }
 
-/// The configured containerizers this host can run. `native` needs root and the cgroup
-/// controllers of its isolators; where it cannot run, the agent falls back to `posix`
-/// with a loud warning naming what is missing (as the issue asks), rather than failing.
-fn usable_containerizers(config: &AgentConfig) -> Result<Vec<ContainerizerKind>, StartError> {
+/// Native isolators the host cannot support, each with the reason.
+type Dropped = Vec<(drover_containerizer_native::IsolatorName, String)>;
+
+/// The configured containerizers this host can run, and the native isolators it
+/// cannot. `native` needs root, the cpu and memory cgroup controllers and namespaces;
+/// where it cannot run, the agent falls back to `posix` with a loud warning naming
+/// what is missing, rather than failing. An optional isolator the kernel lacks
+/// (`cgroups/pids`, `filesystem/linux`, `network/none`) is dropped with a warning;
+/// tasks that need it then fail at launch, naming it.
+fn usable_containerizers(
+    config: &AgentConfig,
+) -> Result<(Vec<ContainerizerKind>, Dropped), StartError> {
     let isolation = drover_containerizer_native::Isolation::parse(&config.isolation)?;
     let mut out = Vec::new();
+    let mut dropped = Vec::new();
     for kind in &config.containerizers {
         let kind = match kind {
-            ContainerizerKind::Native => match drover_containerizer_native::probe(&isolation) {
-                Ok(_) => ContainerizerKind::Native,
-                Err(reasons) => {
-                    tracing::warn!(
-                        missing = %reasons.join("; "),
-                        "the native containerizer cannot run here: FALLING BACK TO POSIX (no isolation)"
-                    );
-                    ContainerizerKind::Posix
+            ContainerizerKind::Native => {
+                match drover_containerizer_native::probe_isolators(&isolation) {
+                    Ok(probed) => {
+                        for (name, why) in &probed.dropped {
+                            tracing::warn!(isolator = %name, reason = %why, "this host cannot support a native isolator: DROPPED; tasks that need it will fail");
+                        }
+                        dropped = probed.dropped;
+                        ContainerizerKind::Native
+                    }
+                    Err(reasons) => {
+                        tracing::warn!(
+                            missing = %reasons.join("; "),
+                            "the native containerizer cannot run here: FALLING BACK TO POSIX (no isolation)"
+                        );
+                        ContainerizerKind::Posix
+                    }
                 }
-            },
+            }
             other => *other,
         };
         if !out.contains(&kind) {
             out.push(kind);
         }
     }
-    Ok(out)
+    Ok((out, dropped))
 }
 
 /// The Docker engine, when `docker` is configured, and why it does not answer now
@@ -353,6 +372,7 @@ async fn docker_engine(
 fn build_containerizers(
     config: &AgentConfig,
     docker: Option<drover_containerizer_docker::DockerRunner>,
+    dropped: Dropped,
 ) -> Result<Arc<dyn Containerizer>, StartError> {
     let mut members: Vec<Arc<dyn Containerizer>> = Vec::new();
     for kind in &config.containerizers {
@@ -378,7 +398,13 @@ fn build_containerizers(
                 );
                 cfg.image_store = dir.join("images");
                 cfg.scratch_dir = dir.join("scratch");
-                cfg.isolation = drover_containerizer_native::Isolation::parse(&config.isolation)?;
+                let asked = drover_containerizer_native::Isolation::parse(&config.isolation)?;
+                cfg.isolation = drover_containerizer_native::Isolation::of(
+                    asked
+                        .names()
+                        .filter(|n| !dropped.iter().any(|(d, _)| d == n)),
+                );
+                cfg.dropped = dropped.clone();
                 cfg.cgroups_enable_cfs = config.cgroups_enable_cfs;
                 cfg.cgroups_root = config.cgroups_root.clone();
                 cfg.pids_max = config.pids_max;

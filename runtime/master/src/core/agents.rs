@@ -250,8 +250,15 @@ impl MasterCore {
                     },
                 );
             }
-            if !kill {
-                // A task reported LOST stays LOST for its framework (terminal).
+            // A task reported LOST stays LOST for its framework (terminal). A state older
+            // than the one the master has (the agent forwards STARTING and RUNNING
+            // before its checkpoint has them, so a crash can lose them there) does not
+            // take the task back.
+            let older = matches!(
+                (progress(report.state), progress(status.state)),
+                (Some(r), Some(k)) if r < k
+            );
+            if !kill && !older {
                 status.state = report.state;
             }
             status.agent_id = Some(agent_id.clone());
@@ -404,5 +411,15 @@ impl MasterCore {
         for id in lost {
             self.mark_unreachable(now, &id);
         }
+    }
+}
+
+/// How far a live task has come (`None` for other states, which always apply).
+fn progress(state: TaskState) -> Option<u8> {
+    match state {
+        TaskState::Staging => Some(0),
+        TaskState::Starting => Some(1),
+        TaskState::Running => Some(2),
+        _ => None,
     }
 }

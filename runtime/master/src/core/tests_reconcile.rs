@@ -272,3 +272,28 @@ fn running_update_of(m: &mut MasterCore, now: Instant, fw: &FrameworkId, id: &st
         },
     );
 }
+
+#[test]
+fn a_reregistering_agent_reporting_an_older_state_does_not_take_a_task_back() {
+    let (mut m, now, agent, fw, offer) = setup();
+    let t1 = task("t1", &agent, "cpus:1;mem:128");
+    accept(&mut m, now, &fw, &offer, vec![t1.clone()]);
+    agent_update(&mut m, now, AGENT_CONN, &fw, "t1", TaskState::Running);
+    assert_eq!(
+        m.frameworks[&fw].tasks[&t1.task_id].status.state,
+        TaskState::Running
+    );
+    // The agent crashed before its checkpoint had RUNNING: it reports STAGING.
+    m.handle(now, Input::AgentDisconnected { conn: AGENT_CONN });
+    reregister(
+        &mut m,
+        now,
+        2,
+        &agent,
+        vec![report(&fw, &t1, TaskState::Staging)],
+    );
+    assert_eq!(
+        m.frameworks[&fw].tasks[&t1.task_id].status.state,
+        TaskState::Running
+    );
+}

@@ -88,14 +88,14 @@ fn the_checkpoint_is_due_on_durable_changes_and_holds_tasks_and_streams() {
     b.subscribe(1, &spec);
     assert_eq!(
         b.core.take_checkpoint_due(),
-        Some(CheckpointDue::Lazy),
-        "the container's handle and the subscription are written lazily"
+        Some(CheckpointDue::Prompt),
+        "the container's handle and the subscription are written at once, nothing waits"
     );
     let up = updates(&b.executor(1, exec_update("t1", TaskState::Running))).remove(0);
     assert_eq!(
         b.core.take_checkpoint_due(),
-        Some(CheckpointDue::Lazy),
-        "the executor keeps a non-terminal update until it is acknowledged"
+        Some(CheckpointDue::Prompt),
+        "the executor keeps a non-terminal update until it is acknowledged: nothing waits"
     );
     let cp = b.core.checkpoint();
     assert_eq!(cp.agent_id, Some("agent-1".into()));
