@@ -1,5 +1,5 @@
 //! Marathon's `container` section of an app definition → Drover's
-//! [`ContainerInfo`](drover_sdk::proto::ContainerInfo), without loss: every field is
+//! [`drover_sdk::proto::ContainerInfo`], without loss: every field is
 //! either mapped or refused by name (unknown fields are errors, never dropped).
 //!
 //! ```text

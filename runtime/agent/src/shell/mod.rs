@@ -1,5 +1,5 @@
 //! Starting and stopping an agent: [`Agent::start`] turns an [`AgentConfig`] into a
-//! running [`AgentActor`](agent_actor) (QUIC endpoint, master link, containerizers, HTTP
+//! running `AgentActor` (`agent_actor`) (QUIC endpoint, master link, containerizers, HTTP
 //! API) and hands back an [`AgentHandle`].
 //!
 //! ```text

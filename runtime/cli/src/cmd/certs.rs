@@ -23,7 +23,7 @@ pub(crate) struct IssueArgs {
     /// master | agent | scheduler | executor
     #[arg(long)]
     role: Role,
-    /// Node name; files are <dir>/<name>.pem and <name>.key.
+    /// Node name; files are `<dir>/<name>.pem` and `<name>.key`.
     #[arg(long)]
     name: String,
     /// Directory holding the CA (default: $DROVER_HOME/tls).

@@ -5,7 +5,7 @@
 //! from which the master rebuilds what it lost. The master pings every agent each
 //! `agent_ping_timeout`, probes an agent whose answer is overdue ten times as often, and
 //! declares it unreachable once nothing (no pong, no message at all) came from it for
-//! `agent_ping_timeout × max_agent_ping_timeouts` (see [`MasterCore::tick_pings`] and
+//! `agent_ping_timeout × max_agent_ping_timeouts` (see `MasterCore::tick_pings` and
 //! [`super::unreachable`]). An agent whose description changed (a containerizer became unavailable or came
 //! back) re-registers too: the master keeps the new `AgentInfo` and rescinds the
 //! agent's offers, which carried the old one.

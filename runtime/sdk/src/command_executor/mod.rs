@@ -14,7 +14,7 @@
 //!   period (3 s by default);
 //! - with `DROVER_ROOTFS` set (the native containerizer gave the task an image and left
 //!   the executor on the host's filesystem), the command enters that root filesystem
-//!   before its exec and runs in `/mnt/sandbox` ([`rootfs`]);
+//!   before its exec and runs in `/mnt/sandbox` (`rootfs`);
 //! - with `DROVER_NETWORK_NONE=1` (the native containerizer's `network/none`: the
 //!   executor stays in the host's network namespace to reach its agent), the command
 //!   gets a new network namespace with only `lo` up, and its health checks run in it;
