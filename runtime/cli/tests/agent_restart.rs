@@ -42,12 +42,7 @@ fn a_kill_9_posix_agent_restarted_on_its_work_dir_keeps_its_running_task() {
 
 #[test]
 fn a_kill_9_native_agent_restarted_on_its_work_dir_keeps_its_running_task() {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
-            "the native containerizer needs root (DROVER_REQUIRE_ALL=1)"
-        );
-        eprintln!("skipped: the native containerizer needs root");
+    if !is_root_or_skip("the native containerizer") {
         return;
     }
     restart_scenario(&Variant {

@@ -35,12 +35,7 @@ fn fill(dir: &Path) {
 
 #[test]
 fn an_agent_that_cannot_write_its_checkpoint_exits_saying_why() {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
-            "this test mounts a tmpfs: it needs root (DROVER_REQUIRE_ALL=1)"
-        );
-        eprintln!("skipped: mounting a tmpfs needs root");
+    if !is_root_or_skip("mounting a tmpfs") {
         return;
     }
     let home_dir = tempfile::tempdir().expect("temp dir");

@@ -284,3 +284,17 @@ pub(crate) fn wait_state(home: &Path, master: &str, id: &str, state: &str) -> St
             .map(|(_, _, agent)| agent)
     })
 }
+
+/// Whether the test can run as root; if not, says why it skips (and fails under
+/// `DROVER_REQUIRE_ALL=1`, where nothing may skip).
+pub(crate) fn is_root_or_skip(what_needs_root: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
+        "{what_needs_root} needs root (DROVER_REQUIRE_ALL=1)"
+    );
+    eprintln!("skipped: {what_needs_root} needs root");
+    false
+}
