@@ -21,6 +21,7 @@
 //! Knobs: `DROVER_BENCH_ONE_ROUNDS` (10), `DROVER_BENCH_FIFTY_ROUNDS` (3),
 //! `DROVER_BENCH_FIFTY` (50).
 
+use drover_benches::env_or;
 use std::error::Error;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -41,15 +42,6 @@ type BenchResult<T> = Result<T, Box<dyn Error>>;
 const GOAL_RATIO: f64 = 1.1;
 const TASK_CPUS: f64 = 0.1;
 const TASK_MEM: f64 = 32.0;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| format!("{name}={v} is not a valid value").into()),
-        Err(_) => Ok(default),
-    }
-}
 
 fn main() -> BenchResult<()> {
     actix_rt::System::new().block_on(run())

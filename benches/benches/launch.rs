@@ -24,6 +24,7 @@
 //! Run: `cargo bench -p drover-benches --bench launch`
 //! (quick: `DROVER_BENCH_AGENTS=50 DROVER_BENCH_TASKS=5000 cargo bench ... --bench launch`).
 
+use drover_benches::env_or;
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,15 +55,6 @@ struct Params {
     agent_cpus: f64,
     net_threads: usize,
     alloc_window_us: u64,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| format!("{name}={v} is not a valid value").into()),
-        Err(_) => Ok(default),
-    }
 }
 
 fn main() -> BenchResult<()> {

@@ -24,6 +24,7 @@
 //! Run (as root, on a host with cgroups):
 //! `cargo build --release --bin drover && cargo bench -p drover-benches --bench native_e2e`.
 
+use drover_benches::env_or;
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -43,15 +44,6 @@ type SendResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 const GOAL_P50_MS: f64 = 10.0;
 const ISOLATION: &str = "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> BenchResult<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| format!("{name}={v} is not a valid value").into()),
-        Err(_) => Ok(default),
-    }
-}
 
 fn main() -> BenchResult<()> {
     let isolation = drover_containerizer_native::Isolation::parse(ISOLATION)?;

@@ -52,3 +52,14 @@ pub fn start_master(tls: &Path, config: MasterConfig) -> Result<RunningMaster, B
         work_dir: None,
     })?)
 }
+
+/// The value of environment variable `name` parsed as a `T`, or `default` when it is
+/// unset; a value that does not parse is an error naming it.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, BenchError> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| format!("{name}={v} is not a valid value").into()),
+        Err(_) => Ok(default),
+    }
+}

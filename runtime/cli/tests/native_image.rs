@@ -12,7 +12,10 @@
 //! Needs root, cgroups and `/bin/busybox` (busybox-static); skipped without them
 //! unless `DROVER_REQUIRE_ALL=1`, then it fails.
 
-use std::net::{TcpListener, UdpSocket};
+#[allow(dead_code, reason = "shared helpers; this test uses some")]
+mod restart_support;
+
+use restart_support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -26,29 +29,10 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Whether the machine can run this test; panics when it cannot but must.
 fn can_run() -> bool {
     let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_owned());
-    } else if let Err(reasons) = drover_containerizer_native::probe(
-        &drover_containerizer_native::Isolation::parse(
-            drover_containerizer_native::Isolation::DEFAULT,
-        )
-        .expect("default isolation parses"),
-    ) {
-        missing.extend(reasons);
-    }
     if !Path::new("/bin/busybox").is_file() {
         missing.push("/bin/busybox (apt-get install busybox-static)".to_owned());
     }
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
-        "DROVER_REQUIRE_ALL=1 but the native containerizer cannot run here: {}",
-        missing.join("; ")
-    );
-    eprintln!("SKIPPED: {}", missing.join("; "));
-    false
+    native_or_skip(drover_containerizer_native::Isolation::DEFAULT, missing)
 }
 
 /// `drover up --agents 1` (native only) in a temp DROVER_HOME; stopped when dropped.
@@ -61,7 +45,7 @@ struct Cluster {
 impl Cluster {
     fn start() -> Cluster {
         let home = tempfile::tempdir().expect("temp dir");
-        let port = free_ports(2);
+        let port = free_ports(2, 23);
         let log = std::fs::File::create(home.path().join("up.log")).expect("log");
         let up = Command::new(DROVER)
             .args(["up", "--agents", "1", "--containerizers", "native"])
@@ -74,7 +58,7 @@ impl Cluster {
             .expect("drover up starts");
         let cluster = Cluster { up, home, port };
         let file = cluster.home.path().join("cluster.json");
-        poll("drover up to write cluster.json", || file.exists());
+        wait_for("drover up to write cluster.json", WAIT, || file.exists());
         cluster
     }
 
@@ -101,20 +85,7 @@ impl Cluster {
 
     /// The agent's cgroup directories (those that exist) on every hierarchy.
     fn agent_cgroups(&self) -> Vec<PathBuf> {
-        let rel = format!("drover-up-{}/agent-0", self.port);
-        let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-        for e in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            roots.push(e.path());
-        }
-        roots
-            .into_iter()
-            .map(|r| r.join(&rel))
-            .filter(|p| p.is_dir())
-            .collect()
+        cgroup_dirs(&format!("drover-up-{}/agent-0", self.port))
     }
 }
 
@@ -136,28 +107,6 @@ impl Drop for Cluster {
         }
         let _ = self.up.kill();
         let _ = self.up.wait();
-    }
-}
-
-fn free_ports(n: u16) -> u16 {
-    let seed = u64::from(std::process::id()) ^ 0x6e61_7469;
-    for attempt in 0..200u64 {
-        let base = 20_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 30_000) as u16;
-        let ok = (base..base + n).all(|p| {
-            TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-        });
-        if ok {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports found");
-}
-
-fn poll(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -354,18 +303,22 @@ fn drover_run_with_a_native_rootfs_image() {
 
     // Nothing half-made is left: no container runtime dirs or cgroups, and the image
     // store holds exactly the one good tarball.
-    poll("every container's runtime and scratch dir to go", || {
-        cluster
-            .native_dirs()
-            .iter()
-            .all(|dir| std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()))
-    });
+    wait_for(
+        "every container's runtime and scratch dir to go",
+        WAIT,
+        || {
+            cluster
+                .native_dirs()
+                .iter()
+                .all(|dir| std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()))
+        },
+    );
     let cgroups = cluster.agent_cgroups();
     assert!(
         !cgroups.is_empty(),
         "the agent's cgroups are not where expected"
     );
-    poll("every container's cgroup to go", || {
+    wait_for("every container's cgroup to go", WAIT, || {
         cgroups.iter().all(|c| {
             std::fs::read_dir(c)
                 .into_iter()

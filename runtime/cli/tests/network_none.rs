@@ -10,53 +10,12 @@
 mod restart_support;
 
 use restart_support::*;
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use drover_containerizer_native::Isolation;
 
-/// Whether the machine can run this test; panics when it cannot but must.
-fn can_run() -> bool {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_owned());
-    } else if let Err(reasons) = Isolation::parse(&isolation())
-        .map_err(|e| vec![e.to_string()])
-        .and_then(|i| drover_containerizer_native::probe(&i))
-    {
-        missing.extend(reasons);
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
-        "DROVER_REQUIRE_ALL=1 but the native containerizer cannot run here: {}",
-        missing.join("; ")
-    );
-    eprintln!("SKIPPED: {}", missing.join("; "));
-    false
-}
-
 fn isolation() -> String {
     format!("{},network/none", Isolation::DEFAULT)
-}
-
-/// The agent's cgroup directories (those that exist) on every hierarchy.
-fn cgroup_dirs(root: &str) -> Vec<PathBuf> {
-    let mut bases = vec![PathBuf::from("/sys/fs/cgroup")];
-    for e in std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        bases.push(e.path());
-    }
-    bases
-        .into_iter()
-        .map(|b| b.join(root))
-        .filter(|p| p.is_dir())
-        .collect()
 }
 
 /// Removes the (empty) cgroup directories under and at `dir`, deepest first.
@@ -71,7 +30,7 @@ fn remove_cgroups(dir: &std::path::Path) {
 
 #[test]
 fn a_task_under_network_none_sees_only_loopback_and_its_executor_reaches_the_agent() {
-    if !can_run() {
+    if !native_or_skip(&isolation(), Vec::new()) {
         return;
     }
     let home_dir = tempfile::tempdir().expect("temp dir");

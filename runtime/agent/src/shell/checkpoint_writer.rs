@@ -151,27 +151,40 @@ mod tests {
         panic!("the writer did not report");
     }
 
-    #[test]
-    fn reports_the_newest_written_and_stops_at_the_first_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = Checkpointer::new(dir.path());
+    /// What the writer reported, in order.
+    type Log = Arc<Mutex<Vec<Result<u64, String>>>>;
+
+    /// A writer on a fresh checkpoint in `dir`, and the log of its reports.
+    fn start(dir: &std::path::Path) -> (CheckpointWriter, Log) {
+        let mut c = Checkpointer::new(dir);
         c.save(&AgentCheckpoint::default(), &[]).unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let log: Log = Arc::new(Mutex::new(Vec::new()));
         let sink = log.clone();
         let w = CheckpointWriter::spawn(c, move |r| {
             sink.lock().unwrap().push(r.map_err(|e| e.to_string()));
         })
         .unwrap();
-        let job = |seq, id: &str| Job {
+        (w, log)
+    }
+
+    /// Checkpoint `seq`, recognisable on disk by its agent id.
+    fn job(seq: u64, sync: bool, id: &str) -> Job {
+        Job {
             seq,
-            sync: true,
+            sync,
             agent: AgentCheckpoint {
                 agent_id: Some(id.into()),
                 ..AgentCheckpoint::default()
             },
             containers: vec![],
-        };
-        assert!(w.submit(job(1, "a1")));
+        }
+    }
+
+    #[test]
+    fn reports_the_newest_written_and_stops_at_the_first_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, log) = start(dir.path());
+        assert!(w.submit(job(1, true, "a1")));
         wait_for(&log, 1);
         assert_eq!(log.lock().unwrap()[0], Ok(1));
         let back = Checkpointer::new(dir.path()).load().unwrap().unwrap();
@@ -179,12 +192,12 @@ mod tests {
         // A file where the meta directory was: the next write fails, loudly.
         std::fs::rename(dir.path().join("meta"), dir.path().join("away")).unwrap();
         std::fs::write(dir.path().join("meta"), b"x").unwrap();
-        assert!(w.submit(job(2, "a2")));
+        assert!(w.submit(job(2, true, "a2")));
         wait_for(&log, 2);
         let err = log.lock().unwrap()[1].clone().unwrap_err();
         assert!(err.contains("meta/agent.journal"), "{err}");
         for _ in 0..100 {
-            if !w.submit(job(3, "a3")) {
+            if !w.submit(job(3, true, "a3")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -195,23 +208,7 @@ mod tests {
     #[test]
     fn a_lazy_checkpoint_waits_for_the_next_durable_one_or_the_flush() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Checkpointer::new(dir.path());
-        c.save(&AgentCheckpoint::default(), &[]).unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let w = CheckpointWriter::spawn(c, move |r| {
-            sink.lock().unwrap().push(r.map_err(|e| e.to_string()));
-        })
-        .unwrap();
-        let job = |seq, sync, id: &str| Job {
-            seq,
-            sync,
-            agent: AgentCheckpoint {
-                agent_id: Some(id.into()),
-                ..AgentCheckpoint::default()
-            },
-            containers: vec![],
-        };
+        let (w, log) = start(dir.path());
         let on_disk = || {
             Checkpointer::new(dir.path())
                 .load()

@@ -298,3 +298,44 @@ pub(crate) fn is_root_or_skip(what_needs_root: &str) -> bool {
     eprintln!("skipped: {what_needs_root} needs root");
     false
 }
+
+/// Whether the native containerizer can run here with `isolation` (root, cgroups,
+/// namespaces) and nothing in `missing` is lacking; panics when it cannot but must
+/// (`DROVER_REQUIRE_ALL=1`), says why it skips otherwise.
+pub(crate) fn native_or_skip(isolation: &str, mut missing: Vec<String>) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("root".to_owned());
+    } else if let Err(reasons) = drover_containerizer_native::Isolation::parse(isolation)
+        .map_err(|e| vec![e.to_string()])
+        .and_then(|i| drover_containerizer_native::probe(&i))
+    {
+        missing.extend(reasons);
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("DROVER_REQUIRE_ALL").as_deref() != Ok("1"),
+        "DROVER_REQUIRE_ALL=1 but the native containerizer cannot run here: {}",
+        missing.join("; ")
+    );
+    eprintln!("SKIPPED: {}", missing.join("; "));
+    false
+}
+
+/// The directories `root` names (those that exist) under every cgroup hierarchy.
+pub(crate) fn cgroup_dirs(root: &str) -> Vec<PathBuf> {
+    let mut bases = vec![PathBuf::from("/sys/fs/cgroup")];
+    for e in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        bases.push(e.path());
+    }
+    bases
+        .into_iter()
+        .map(|b| b.join(root))
+        .filter(|p| p.is_dir())
+        .collect()
+}

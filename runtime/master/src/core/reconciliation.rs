@@ -113,12 +113,7 @@ impl MasterCore {
                 a.used -= &res;
                 a.tasks.remove(&(fid.clone(), tid.clone()));
             }
-            if let Some(fw) = self.frameworks.get_mut(&fid) {
-                if let Some(entry) = fw.tasks.remove(&tid) {
-                    self.counters.task_completed(entry.status.state);
-                    fw.completed.push(entry);
-                }
-            }
+            self.complete_task(&fid, &tid);
         }
         for (fid, task_ids) in ask {
             self.ask_agent(agent_id, &fid, task_ids);

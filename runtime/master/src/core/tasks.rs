@@ -289,6 +289,32 @@ impl MasterCore {
         self.alloc_recover(agent_id, framework_id, &role, resources);
     }
 
+    /// A task ended: frees its resources, moves it to its framework's completed tasks
+    /// and offers what it held again.
+    fn finish_task(
+        &mut self,
+        now: Instant,
+        agent_id: &AgentId,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        resources: &Resources,
+    ) {
+        self.release_task(agent_id, framework_id, task_id, resources);
+        self.complete_task(framework_id, task_id);
+        self.request_allocation(now);
+    }
+
+    /// Moves a task out of the active set into its framework's completed tasks,
+    /// counting it once.
+    pub(crate) fn complete_task(&mut self, framework_id: &FrameworkId, task_id: &TaskId) {
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            if let Some(entry) = fw.tasks.remove(task_id) {
+                self.counters.task_completed(entry.status.state);
+                fw.completed.push(entry);
+            }
+        }
+    }
+
     pub(crate) fn on_status_update(
         &mut self,
         now: Instant,
@@ -322,14 +348,7 @@ impl MasterCore {
                     );
                 }
                 if status.state.is_terminal() {
-                    self.release_task(agent_id, &framework_id, &task_id, &res);
-                    if let Some(fw) = self.frameworks.get_mut(&framework_id) {
-                        if let Some(entry) = fw.tasks.remove(&task_id) {
-                            self.counters.task_completed(entry.status.state);
-                            fw.completed.push(entry);
-                        }
-                    }
-                    self.request_allocation(now);
+                    self.finish_task(now, agent_id, &framework_id, &task_id, &res);
                 }
                 return;
             }
@@ -345,14 +364,7 @@ impl MasterCore {
         }
         if let Some(res) = freed {
             // Terminal: free resources at once, even before the acknowledgement.
-            self.release_task(agent_id, &framework_id, &task_id, &res);
-            if let Some(fw) = self.frameworks.get_mut(&framework_id) {
-                if let Some(entry) = fw.tasks.remove(&task_id) {
-                    self.counters.task_completed(entry.status.state);
-                    fw.completed.push(entry);
-                }
-            }
-            self.request_allocation(now);
+            self.finish_task(now, agent_id, &framework_id, &task_id, &res);
         }
         self.send_to_framework(&framework_id, SchedulerEvent::Update { status });
     }

@@ -110,6 +110,28 @@ pub(super) fn settle(m: &mut MasterCore, now: &mut Instant) -> Vec<Command> {
     m.handle(*now, Input::Tick)
 }
 
+impl MasterCore {
+    /// `status` of a task of `framework_id`, arriving from the agent on `conn`.
+    pub(super) fn status_from_agent(
+        &mut self,
+        now: Instant,
+        conn: Conn,
+        framework_id: FrameworkId,
+        status: TaskStatus,
+    ) -> Vec<Command> {
+        self.handle(
+            now,
+            Input::Agent {
+                conn,
+                msg: AgentToMaster::StatusUpdate {
+                    framework_id,
+                    status,
+                },
+            },
+        )
+    }
+}
+
 pub(super) fn setup() -> (MasterCore, Instant, AgentId, FrameworkId, Offer) {
     let mut m = master();
     let mut now = Instant::now();
@@ -167,29 +189,11 @@ fn offer_accept_launch_update_cycle() {
     // Running, then finished: resources come back.
     let mut st = TaskStatus::new("t1".into(), TaskState::Running, TaskStatusSource::Executor);
     st.uuid = Some(drover_proto::UpdateUuid([1; 16]));
-    let out = m.handle(
-        now,
-        Input::Agent {
-            conn: AGENT_CONN,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st.clone(),
-            },
-        },
-    );
+    let out = m.status_from_agent(now, AGENT_CONN, fw.clone(), st.clone());
     assert_eq!(updates_in(&out)[0].state, TaskState::Running);
     assert_eq!(m.agents[&agent].used.to_string(), "cpus:1;mem:128");
     st.state = TaskState::Finished;
-    m.handle(
-        now,
-        Input::Agent {
-            conn: AGENT_CONN,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    );
+    m.status_from_agent(now, AGENT_CONN, fw.clone(), st);
     assert!(m.agents[&agent].used.is_empty());
 }
 

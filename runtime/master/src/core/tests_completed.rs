@@ -44,16 +44,7 @@ fn report(m: &mut MasterCore, now: Instant, fw: &FrameworkId, id: &str, state: T
     let mut st = TaskStatus::new(id.into(), state, TaskStatusSource::Executor);
     st.uuid = Some(UpdateUuid([state as u8; 16]));
     st.timestamp = 1000.0;
-    m.handle(
-        now,
-        Input::Agent {
-            conn: AGENT_CONN,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    );
+    m.status_from_agent(now, AGENT_CONN, fw.clone(), st);
 }
 
 /// Launches `ids` (0.1 cpu each) on the framework's next offer.

@@ -71,16 +71,7 @@ fn lost_tasks_of_frameworks_not_partition_aware_are_killed_when_the_agent_is_bac
     // acknowledged so that the KILLED behind it can come.
     let mut st = TaskStatus::new("t".into(), TaskState::Running, TaskStatusSource::Executor);
     st.uuid = Some(drover_proto::UpdateUuid([7; 16]));
-    let out = m.handle(
-        now,
-        Input::Agent {
-            conn: 7,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    );
+    let out = m.status_from_agent(now, 7, fw.clone(), st);
     assert!(
         updates_in(&out).is_empty(),
         "no RUNNING after LOST: {out:?}"
@@ -96,16 +87,7 @@ fn lost_tasks_of_frameworks_not_partition_aware_are_killed_when_the_agent_is_bac
     // The kill's terminal update frees the task's resources.
     let mut st = TaskStatus::new("t".into(), TaskState::Killed, TaskStatusSource::Executor);
     st.uuid = Some(drover_proto::UpdateUuid([8; 16]));
-    let out = m.handle(
-        now,
-        Input::Agent {
-            conn: 7,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    );
+    let out = m.status_from_agent(now, 7, fw.clone(), st);
     // LOST was terminal for the framework: Mesos tells it nothing more. The master
     // acknowledges the update for it so the agent's stream drains.
     assert!(updates_in(&out).is_empty(), "nothing after LOST: {out:?}");

@@ -72,16 +72,7 @@ fn agent_update(
     let mut st = TaskStatus::new(id.into(), state, TaskStatusSource::Agent)
         .with_reason(TaskStatusReason::Reconciliation);
     st.uuid = Some(UpdateUuid([9; 16]));
-    m.handle(
-        now,
-        Input::Agent {
-            conn,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    )
+    m.status_from_agent(now, conn, fw.clone(), st)
 }
 
 #[test]
@@ -261,16 +252,7 @@ fn a_partition_aware_framework_is_named_in_the_request() {
 fn running_update_of(m: &mut MasterCore, now: Instant, fw: &FrameworkId, id: &str) {
     let mut st = TaskStatus::new(id.into(), TaskState::Running, TaskStatusSource::Executor);
     st.uuid = Some(UpdateUuid([1; 16]));
-    m.handle(
-        now,
-        Input::Agent {
-            conn: AGENT_CONN,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    );
+    m.status_from_agent(now, AGENT_CONN, fw.clone(), st);
 }
 
 #[test]

@@ -60,16 +60,7 @@ pub(super) fn running_update(
 ) -> Vec<Command> {
     let mut st = TaskStatus::new(id.into(), TaskState::Running, TaskStatusSource::Executor);
     st.uuid = Some(drover_proto::UpdateUuid([7; 16]));
-    m.handle(
-        now,
-        Input::Agent {
-            conn: AGENT_CONN,
-            msg: AgentToMaster::StatusUpdate {
-                framework_id: fw.clone(),
-                status: st,
-            },
-        },
-    )
+    m.status_from_agent(now, AGENT_CONN, fw.clone(), st)
 }
 
 /// A first master run: one agent, one partition-aware framework, one running task `t`.
